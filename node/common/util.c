@@ -1,0 +1,126 @@
+/* util.c - aborting allocators and small helpers. */
+#include "util.h"
+#include "err.h"
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sodium.h>
+
+static void oom(void)
+{
+	fputs("mailraft: out of memory\n", stderr);
+	abort();
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = calloc(1, n ? n : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+void *xcalloc(size_t n, size_t sz)
+{
+	void *p = calloc(n ? n : 1, sz ? sz : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+	if (!q)
+		oom();
+	return q;
+}
+
+char *xstrdup(const char *s)
+{
+	return xstrndup(s, strlen(s));
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+	char *p = xmalloc(n + 1);
+	memcpy(p, s, n);
+	p[n] = 0;
+	return p;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		oom();
+	char *p = xmalloc((size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf(p, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return p;
+}
+
+void mr_memzero(void *p, size_t n)
+{
+	sodium_memzero(p, n);
+}
+
+static int lc(int c)
+{
+	return (c >= 'A' && c <= 'Z') ? c + 32 : c;
+}
+
+int mr_strncasecmp(const char *a, const char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int d = lc((unsigned char)a[i]) - lc((unsigned char)b[i]);
+		if (d || !a[i])
+			return d;
+	}
+	return 0;
+}
+
+int mr_strcasecmp(const char *a, const char *b)
+{
+	for (;; a++, b++) {
+		int d = lc((unsigned char)*a) - lc((unsigned char)*b);
+		if (d || !*a)
+			return d;
+	}
+}
+
+int mr_parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out_r)
+{
+	uint64_t v = 0;
+	if (len == 0 || len > 20)
+		return MR_EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return MR_EINVAL;
+		unsigned d = (unsigned)(s[i] - '0');
+		if (v > (max - d) / 10)
+			return MR_EINVAL;
+		v = v * 10 + d;
+	}
+	*out_r = v;
+	return 0;
+}
+
+void mr_lower(char *s)
+{
+	for (; *s; s++)
+		*s = (char)lc((unsigned char)*s);
+}
+
+uint64_t mr_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}

@@ -1,0 +1,30 @@
+/* util.h - allocation that aborts on OOM (style practice 9), small string helpers. */
+#ifndef MR_UTIL_H
+#define MR_UTIL_H
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#define MR_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define MR_PRINTF(f, a) __attribute__((format(printf, f, a)))
+
+void *xmalloc(size_t n);              /* zero-filled; aborts on OOM */
+void *xcalloc(size_t n, size_t sz);   /* zero-filled; aborts on OOM or overflow */
+void *xrealloc(void *p, size_t n);    /* aborts on OOM */
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) MR_PRINTF(1, 2);
+void mr_memzero(void *p, size_t n);   /* wipe secrets (not optimised away) */
+
+/* ASCII case-insensitive compare of n bytes / of NUL strings. */
+int mr_strncasecmp(const char *a, const char *b, size_t n);
+int mr_strcasecmp(const char *a, const char *b);
+/* Parse an unsigned decimal of exactly len bytes; 0 on success, MR_EINVAL on junk/overflow
+ * beyond max. Never uses strtoul on unterminated wire data. */
+int mr_parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out_r);
+/* Lower-case ASCII in place. */
+void mr_lower(char *s);
+/* Monotonic milliseconds. */
+uint64_t mr_now_ms(void);
+
+#endif

@@ -1,0 +1,45 @@
+/* config.h - the configuration file: "key = value" lines, '#' comments. Every key has a
+ * default; each may be overridden by the environment variable MAILRAFT_<KEY> (upper-case).
+ * Unknown keys and bad values are errors that name the file and line. */
+#ifndef MR_CONFIG_H
+#define MR_CONFIG_H
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#define CONFIG_MAX_LISTEN 8
+
+struct config {
+	char hostname[256];       /* SMTP greeting / Received */
+	char data_dir[1024];
+	char master_key_file[1024]; /* "" -> <data_dir>/master.key */
+	char admin_socket[1024];  /* "" -> <data_dir>/admin.sock */
+	char tls_cert[1024];      /* "" -> self-signed generated in <data_dir>/tls/ */
+	char tls_key[1024];
+	char user[64];            /* drop to this user after binding when started as root */
+	char log_level[16];
+	/* listeners: "addr:port" or "" (off) */
+	char smtp_listen[128];    /* MX, STARTTLS offered */
+	char imap_listen[128];    /* STARTTLS, LOGINDISABLED before TLS */
+	char imaps_listen[128];   /* implicit TLS */
+	char pop3_listen[128];    /* STLS */
+	char pop3s_listen[128];   /* implicit TLS */
+	uint64_t max_message_size;  /* bytes; SMTP SIZE, IMAP APPEND limit */
+	unsigned max_recipients;
+	unsigned storage_threads;
+	char password_cost[16];     /* interactive | moderate | min */
+	unsigned imap_idle_timeout; /* seconds; RFC 9051 §5.4: at least 30 minutes */
+	unsigned smtp_timeout;      /* seconds; RFC 5321 §4.5.3.2 */
+	unsigned pop3_timeout;      /* seconds; RFC 1939: at least 10 minutes */
+	unsigned max_connections;   /* total client connections */
+	bool plaintext_auth;        /* allow LOGIN/USER/PASS without TLS (default false) */
+};
+
+/* Defaults for every key. */
+void config_defaults(struct config *cfg);
+/* Read path (may be NULL: defaults + environment). err gets "FILE:LINE: message". */
+int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
+/* Print every key with its current value (for --help and the docs). */
+void config_dump(const struct config *cfg, void (*out)(void *ud, const char *line), void *ud);
+
+#endif

@@ -1,0 +1,181 @@
+/* store.h - the encrypted store: the only storage header the frontends include.
+ *
+ * Every database (the directory plus one per account) is a SQLCipher file keyed with its own
+ * random 256-bit raw key; that key is wrapped (XChaCha20-Poly1305, libsodium) under the node's
+ * master key and kept beside the database as <name>.key. Each open database is owned by exactly
+ * one actor (worker thread): all reads and writes of a database run as jobs on its actor, so a
+ * database never sees two threads. Writes go through one commit path, store_tx_commit(), on a
+ * WAL-mode connection opened through our own VFS ("mrvfs", pass-through today) so the Raft
+ * replication of issue 3 plugs in there without touching the frontends.
+ *
+ * Layout of the data directory:
+ *   master.key            32 random bytes, 0600 (path configurable)
+ *   db/<name>.db          SQLCipher database (never starts with "SQLite format 3")
+ *   db/<name>.key         24-byte nonce + wrapped 32-byte key + 16-byte tag
+ *
+ * Database names: "directory" for the directory, "a" + 16 lower-case hex for accounts
+ * (the name carries no address, so file names leak nothing).
+ */
+#ifndef MR_STORE_H
+#define MR_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <uv.h>
+#include <sqlcipher/sqlite3.h>
+
+struct store;
+struct store_db;
+
+#define STORE_DIRECTORY "directory"
+#define STORE_DBNAME_MAX 64
+
+enum store_pwcost {
+	STORE_PWCOST_INTERACTIVE = 0, /* Argon2id OPSLIMIT/MEMLIMIT_INTERACTIVE (default) */
+	STORE_PWCOST_MODERATE = 1,
+	STORE_PWCOST_MIN = 2, /* tests only: fast */
+};
+
+struct store_config {
+	const char *data_dir;        /* created if missing (0700) */
+	const char *master_key_file; /* NULL: <data_dir>/master.key */
+	unsigned actors;             /* worker threads; 0 -> 2 */
+	enum store_pwcost pwcost;
+	uv_loop_t *loop; /* completions (store_done_fn, commit hook) run on this loop */
+};
+
+/* Open the store. Creates the data dir and the master key when the data dir holds no database
+ * yet; otherwise loads the key and verifies it against the directory database (unwrap + open +
+ * SELECT). A wrong key gives MR_EKEY with a message in err and changes no file.
+ * Opens (creating on first start) the directory database with its schema. */
+int store_open(const struct store_config *cfg, struct store **st_r, char *err, size_t errlen);
+/* Stop the actors (finishing queued jobs), close every database, wipe keys. */
+void store_close(struct store **st);
+
+/* ---- jobs ---------------------------------------------------------------------------- */
+#define STORE_CREATE 0x1 /* create the database (key, file, schema) if it does not exist */
+
+/* Runs on the actor thread owning the database; returns 0 or MR_E*. */
+typedef int (*store_job_fn)(struct store_db *db, void *arg);
+/* Runs on the loop thread after the job; rv is the job's return, or the open error
+ * (MR_ENOTFOUND when the database does not exist and STORE_CREATE was not given). */
+typedef void (*store_done_fn)(void *arg, int rv);
+
+/* Queue fn on the actor owning `dbname` (hash of the name). done may be NULL.
+ * Returns 0 (done will be called exactly once) or an error (done will never be called). */
+int store_submit(struct store *st, const char *dbname, int flags, store_job_fn fn,
+		 store_done_fn done, void *arg);
+/* Same, but blocks the caller until fn has run and returns its result. Must not be called from
+ * an actor thread. For startup, ctl handlers that may block, and tests. */
+int store_run(struct store *st, const char *dbname, int flags, store_job_fn fn, void *arg);
+/* Remove a database and its key file (runs on its actor; closes it first). */
+int store_drop(struct store *st, const char *dbname);
+/* True when the database file exists. */
+bool store_exists(struct store *st, const char *dbname);
+
+/* ---- inside a job --------------------------------------------------------------------- */
+sqlite3 *store_db_sql(struct store_db *db);
+const char *store_db_name(struct store_db *db);
+struct store *store_db_store(struct store_db *db);
+/* A prepared statement cached per database, reset and with bindings cleared; never free it. */
+sqlite3_stmt *store_stmt(struct store_db *db, const char *sql);
+/* Run SQL with no result rows. 0 or MR_EIO (logged). */
+int store_exec(struct store_db *db, const char *sql);
+/* The single write path: BEGIN IMMEDIATE ... store_tx_commit(). Commit is durable (fsync'd WAL)
+ * before it returns 0; later it will return only after the Raft commit. On failure the
+ * transaction is rolled back. After a commit the commit hook fires on the loop thread. */
+int store_tx_begin(struct store_db *db);
+int store_tx_commit(struct store_db *db);
+void store_tx_rollback(struct store_db *db);
+
+/* Called on the loop thread after every committed write transaction of any database
+ * (used to wake IMAP IDLE sessions). One hook; set before serving. */
+typedef void (*store_commit_hook)(const char *dbname, void *ud);
+void store_set_commit_hook(struct store *st, store_commit_hook hook, void *ud);
+
+/* ---- passwords (Argon2id; call from an actor or worker thread, never the loop) ---------- */
+#define STORE_PWHASH_MAX 128
+int store_pw_hash(struct store *st, const char *pw, char out[STORE_PWHASH_MAX]);
+/* 0 if pw matches, MR_EAUTH otherwise. */
+int store_pw_verify(const char *hash, const char *pw);
+
+/* ---- directory (jobs on STORE_DIRECTORY) ----------------------------------------------- */
+/* Schema:
+ *   domains(name TEXT PRIMARY KEY)                                  -- lower-case
+ *   accounts(id INTEGER PRIMARY KEY, address TEXT UNIQUE NOT NULL,  -- lower-case local@domain
+ *            dbname TEXT UNIQUE NOT NULL, pwhash TEXT NOT NULL, quota INTEGER NOT NULL,
+ *            created INTEGER NOT NULL)
+ *   aliases(address TEXT NOT NULL, target TEXT NOT NULL, PRIMARY KEY(address, target))
+ */
+struct dir_account {
+	int64_t id;
+	char address[320];
+	char dbname[STORE_DBNAME_MAX];
+	char pwhash[STORE_PWHASH_MAX];
+	int64_t quota;
+};
+typedef void (*dir_list_cb)(void *ud, const char *a, const char *b);
+
+int dir_domain_add(struct store_db *d, const char *domain);     /* MR_EEXIST */
+int dir_domain_rm(struct store_db *d, const char *domain);      /* MR_ENOTFOUND, MR_EBUSY if used */
+int dir_domain_list(struct store_db *d, dir_list_cb cb, void *ud); /* cb(ud, name, NULL) */
+bool dir_domain_exists(struct store_db *d, const char *domain);
+/* Adds the row and picks a fresh dbname (written to acct_r); the caller then creates the
+ * account database with store_submit(..., STORE_CREATE, ...). MR_ENOTFOUND: domain unknown. */
+int dir_account_add(struct store_db *d, const char *address, const char *pwhash, int64_t quota,
+		    struct dir_account *acct_r);
+int dir_account_get(struct store_db *d, const char *address, struct dir_account *acct_r);
+int dir_account_rm(struct store_db *d, const char *address, struct dir_account *acct_r);
+int dir_account_passwd(struct store_db *d, const char *address, const char *pwhash);
+int dir_account_list(struct store_db *d, dir_list_cb cb, void *ud); /* cb(ud, address, dbname) */
+int dir_alias_add(struct store_db *d, const char *alias, const char *target);
+int dir_alias_rm(struct store_db *d, const char *alias, const char *target); /* target NULL: all */
+int dir_alias_list(struct store_db *d, dir_list_cb cb, void *ud); /* cb(ud, alias, target) */
+/* Resolve an envelope recipient to account database names (an account, or an alias's local
+ * targets, deduplicated). Case-insensitive. MR_ENOTFOUND when nothing local matches.
+ * *names_r is an array of n strings; free with dir_names_free. */
+int dir_resolve(struct store_db *d, const char *rcpt, char ***names_r, size_t *n_r);
+void dir_names_free(char **names, size_t n);
+
+/* ---- mailbox (jobs on an account database) --------------------------------------------- */
+/* Schema (account database):
+ *   meta(k TEXT PRIMARY KEY, v)                       -- 'schema_version', 'modseq' (global
+ *                                                        counter: next MODSEQ = v+1)
+ *   folders(id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL,  -- "INBOX", "Sent", "a/b"
+ *           special TEXT,                             -- "\\Sent" etc. or NULL
+ *           subscribed INTEGER NOT NULL DEFAULT 1,
+ *           uidvalidity INTEGER NOT NULL, uidnext INTEGER NOT NULL,
+ *           highestmodseq INTEGER NOT NULL)
+ *   messages(id INTEGER PRIMARY KEY, folder INTEGER NOT NULL, uid INTEGER NOT NULL,
+ *            modseq INTEGER NOT NULL, flags TEXT NOT NULL,  -- space-separated, e.g. "\\Seen foo"
+ *            internaldate INTEGER NOT NULL,                 -- unix seconds
+ *            size INTEGER NOT NULL, envelope TEXT, bodystructure TEXT,  -- IMAP forms, cached
+ *            UNIQUE(folder, uid))
+ *   bodies(id INTEGER PRIMARY KEY, raw BLOB NOT NULL)        -- id = messages.id
+ * New accounts get INBOX, Drafts, Sent, Archive, Junk, Trash with SPECIAL-USE attributes.
+ */
+#define MBOX_SCHEMA_VERSION 1
+
+struct mbox_folder {
+	int64_t id;
+	char name[512];
+	char special[16];
+	bool subscribed;
+	uint32_t uidvalidity, uidnext;
+	uint64_t highestmodseq;
+};
+
+int mbox_folder_get(struct store_db *db, const char *name, struct mbox_folder *f_r);
+/* Creates with a fresh UIDVALIDITY; MR_EEXIST. Runs its own transaction. */
+int mbox_folder_create(struct store_db *db, const char *name, const char *special);
+/* Next MODSEQ value; must be called inside a transaction (bumps meta.modseq). */
+int mbox_next_modseq(struct store_db *db, uint64_t *modseq_r);
+/* Store one message in folder (must exist). Must be called inside a transaction: allocates the
+ * UID (folder uidnext++) and MODSEQ, inserts messages + bodies rows. envelope/bodystructure may
+ * be NULL. *uid_r gets the new UID. */
+int mbox_append(struct store_db *db, const char *folder, const char *flags, int64_t internaldate,
+		const uint8_t *raw, size_t len, const char *envelope, const char *bodystructure,
+		uint32_t *uid_r);
+
+#endif
