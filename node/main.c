@@ -1,1 +1,240 @@
-int main(void){return 0;}
+/* main.c - mailraftd: load the configuration, open the encrypted store (verifying the master
+ * key before anything is written), set up TLS, bind every listener, drop root, then serve on one
+ * libuv loop until SIGTERM/SIGINT (graceful) or SIGHUP (reload the certificate). */
+#include "node.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "net/listener.h"
+#include "net/tls.h"
+#include "smtp/smtp.h"
+#include "imap/imap.h"
+#include "pop3/pop3.h"
+#include "admin/admin.h"
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* How long a graceful shutdown waits for connections and queued jobs to finish. */
+#define SHUTDOWN_GRACE_MS 5000
+
+static struct config cfg;
+static struct node node;
+static uv_signal_t sig_term, sig_int, sig_hup;
+static uv_timer_t shutdown_timer;
+static uint64_t shutdown_started;
+static bool stopping;
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: mailraftd [--config FILE] [--check-config] [--version] [--help]\n");
+}
+
+static void print_line(void *ud, const char *line)
+{
+	fprintf(ud, "  %s\n", line);
+}
+
+static void on_shutdown_tick(uv_timer_t *t)
+{
+	if (listener_connections() > 0 && mr_now_ms() - shutdown_started < SHUTDOWN_GRACE_MS)
+		return;
+	uv_timer_stop(t);
+	uv_close((uv_handle_t *)t, NULL);
+	store_close(&node.store); /* finishes queued jobs, closes its loop handles */
+}
+
+static void begin_shutdown(int signum)
+{
+	if (stopping)
+		return;
+	stopping = true;
+	log_info("node", "signal=%d shutting down", signum);
+	listener_shutdown();
+	admin_stop();
+	uv_close((uv_handle_t *)&sig_term, NULL);
+	uv_close((uv_handle_t *)&sig_int, NULL);
+	uv_close((uv_handle_t *)&sig_hup, NULL);
+	shutdown_started = mr_now_ms();
+	uv_timer_init(node.loop, &shutdown_timer);
+	uv_timer_start(&shutdown_timer, on_shutdown_tick, 20, 20);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	(void)h;
+	if (signum == SIGHUP) {
+		char err[512];
+		if (tls_reload(err, sizeof err) == 0)
+			log_info("tls", "certificate reloaded");
+		else
+			log_error("tls", "reload failed, keeping the old certificate: %s", err);
+		return;
+	}
+	begin_shutdown(signum);
+}
+
+static int drop_privileges(void)
+{
+	if (geteuid() != 0 || !cfg.user[0])
+		return 0;
+	struct passwd *pw = getpwnam(cfg.user);
+	if (!pw) {
+		log_error("node", "user '%s' does not exist", cfg.user);
+		return MR_ECONFIG;
+	}
+	if (chown(cfg.data_dir, pw->pw_uid, pw->pw_gid) != 0 ||
+	    setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
+		log_error("node", "cannot drop privileges to %s: %s", cfg.user, strerror(errno));
+		return MR_EPERM;
+	}
+	log_info("node", "running as user=%s uid=%u", cfg.user, (unsigned)pw->pw_uid);
+	return 0;
+}
+
+struct listen_spec {
+	const char *addr;
+	const struct proto_ops *ops;
+	enum conn_tls mode;
+};
+
+static int start_listeners(char *err, size_t errlen)
+{
+	const struct listen_spec specs[] = {
+		{cfg.smtp_listen, &smtp_ops, CONN_TLS_STARTTLS},
+		{cfg.imap_listen, &imap_ops, CONN_TLS_STARTTLS},
+		{cfg.imaps_listen, &imap_ops, CONN_TLS_IMPLICIT},
+		{cfg.pop3_listen, &pop3_ops, CONN_TLS_STARTTLS},
+		{cfg.pop3s_listen, &pop3_ops, CONN_TLS_IMPLICIT},
+	};
+	listener_set_max_connections(cfg.max_connections);
+	for (size_t i = 0; i < MR_ARRAY_LEN(specs); i++) {
+		if (!specs[i].addr[0])
+			continue;
+		int rv = listener_add(node.loop, specs[i].addr, specs[i].ops, specs[i].mode, err,
+				      errlen);
+		if (rv != 0)
+			return rv;
+	}
+	return 0;
+}
+
+static enum store_pwcost pwcost(const char *s)
+{
+	if (strcmp(s, "min") == 0)
+		return STORE_PWCOST_MIN;
+	if (strcmp(s, "moderate") == 0)
+		return STORE_PWCOST_MODERATE;
+	return STORE_PWCOST_INTERACTIVE;
+}
+
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const char *config_path = NULL;
+	bool check_only = false;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+			config_path = argv[++i];
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("mailraftd %s\n", MR_VERSION);
+			return 0;
+		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			fprintf(stdout,
+				"usage: mailraftd [--config FILE] [--check-config] [--version] "
+				"[--help]\n\nRuns one mailraft node: SMTP MX, IMAP, POP3 and the "
+				"admin socket for mailraftctl.\nEvery key may be set in FILE as "
+				"'key = value' or in the environment as\nMAILRAFT_<KEY>. Keys and "
+				"defaults:\n\n");
+			struct config d;
+			config_defaults(&d);
+			config_dump(&d, print_line, stdout);
+			return 0;
+		} else if (strcmp(argv[i], "--check-config") == 0) {
+			check_only = true;
+		} else {
+			usage(stderr);
+			return 64;
+		}
+	}
+	char err[1024];
+	if (config_load(&cfg, config_path, err, sizeof err) != 0) {
+		fprintf(stderr, "mailraftd: %s\n", err);
+		return 78; /* EX_CONFIG */
+	}
+	if (check_only) {
+		printf("configuration ok\n");
+		return 0;
+	}
+	enum log_level lvl;
+	if (log_parse_level(cfg.log_level, &lvl) == 0)
+		log_set_level(lvl);
+	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
+
+	uv_loop_t *loop = uv_default_loop();
+	node.cfg = &cfg;
+	node.loop = loop;
+	node.hostname = cfg.hostname;
+
+	struct store_config sc = {
+		.data_dir = cfg.data_dir,
+		.master_key_file = cfg.master_key_file[0] ? cfg.master_key_file : NULL,
+		.actors = cfg.storage_threads,
+		.pwcost = pwcost(cfg.password_cost),
+		.loop = loop,
+	};
+	if (store_open(&sc, &node.store, err, sizeof err) != 0) {
+		log_error("node", "cannot open the store: %s", err);
+		fprintf(stderr, "mailraftd: %s\n", err);
+		return 1;
+	}
+	char tlsdir[1100];
+	snprintf(tlsdir, sizeof tlsdir, "%s/tls", cfg.data_dir);
+	if (tls_init(cfg.tls_cert, cfg.tls_key, tlsdir, cfg.hostname, err, sizeof err) != 0) {
+		fprintf(stderr, "mailraftd: TLS: %s\n", err);
+		store_close(&node.store);
+		return 1;
+	}
+	node_set(&node);
+	imap_init();
+	if (start_listeners(err, sizeof err) != 0 || admin_start(err, sizeof err) != 0) {
+		fprintf(stderr, "mailraftd: %s\n", err);
+		store_close(&node.store);
+		return 1;
+	}
+	if (drop_privileges() != 0) {
+		store_close(&node.store);
+		return 1;
+	}
+	uv_signal_init(loop, &sig_term);
+	uv_signal_init(loop, &sig_int);
+	uv_signal_init(loop, &sig_hup);
+	uv_signal_start(&sig_term, on_signal, SIGTERM);
+	uv_signal_start(&sig_int, on_signal, SIGINT);
+	uv_signal_start(&sig_hup, on_signal, SIGHUP);
+	log_info("node", "mailraftd %s ready data_dir=%s mode=single-node", MR_VERSION,
+		 cfg.data_dir);
+
+	uv_run(loop, UV_RUN_DEFAULT);
+	tls_fini();
+	int rc = uv_loop_close(loop);
+	if (rc != 0)
+		log_warn("node", "loop closed with live handles: %s", uv_strerror(rc));
+	log_info("node", "stopped");
+	return 0;
+}
