@@ -1,6 +1,7 @@
 /* main.c - mailraftd: load the configuration, open the encrypted store (verifying the master
  * key before anything is written), set up TLS, bind every listener, drop root, then serve on one
  * libuv loop until SIGTERM/SIGINT (graceful) or SIGHUP (reload the certificate). */
+#define _XOPEN_SOURCE 700 /* nftw */
 #include "node.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -11,6 +12,7 @@
 #include "pop3/pop3.h"
 #include "admin/admin.h"
 #include <errno.h>
+#include <ftw.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -80,21 +82,49 @@ static void on_signal(uv_signal_t *h, int signum)
 	begin_shutdown(signum);
 }
 
-static int drop_privileges(void)
+static uid_t run_uid;
+static gid_t run_gid;
+
+static int chown_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return lchown(p, run_uid, run_gid) == 0 ? 0 : -1;
+}
+
+/* As root with `user` set: hand the data directory to that user (so it can create databases
+ * after the drop), bind, then switch user before the store is opened. */
+static int prepare_user(void)
 {
 	if (geteuid() != 0 || !cfg.user[0])
 		return 0;
 	struct passwd *pw = getpwnam(cfg.user);
 	if (!pw) {
-		log_error("node", "user '%s' does not exist", cfg.user);
+		fprintf(stderr, "mailraftd: user '%s' does not exist\n", cfg.user);
 		return MR_ECONFIG;
 	}
-	if (chown(cfg.data_dir, pw->pw_uid, pw->pw_gid) != 0 ||
-	    setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
-		log_error("node", "cannot drop privileges to %s: %s", cfg.user, strerror(errno));
+	run_uid = pw->pw_uid;
+	run_gid = pw->pw_gid;
+	mkdir(cfg.data_dir, 0700);
+	if (nftw(cfg.data_dir, chown_cb, 32, FTW_PHYS) != 0) {
+		fprintf(stderr, "mailraftd: cannot chown %s to %s: %s\n", cfg.data_dir, cfg.user,
+			strerror(errno));
 		return MR_EPERM;
 	}
-	log_info("node", "running as user=%s uid=%u", cfg.user, (unsigned)pw->pw_uid);
+	return 0;
+}
+
+static int drop_privileges(void)
+{
+	if (geteuid() != 0 || !cfg.user[0])
+		return 0;
+	if (setgroups(0, NULL) != 0 || setgid(run_gid) != 0 || setuid(run_uid) != 0) {
+		fprintf(stderr, "mailraftd: cannot drop privileges to %s: %s\n", cfg.user,
+			strerror(errno));
+		return MR_EPERM;
+	}
+	log_info("node", "running as user=%s uid=%u", cfg.user, (unsigned)run_uid);
 	return 0;
 }
 
@@ -191,6 +221,15 @@ int main(int argc, char **argv)
 	node.loop = loop;
 	node.hostname = cfg.hostname;
 
+	if (prepare_user() != 0)
+		return 1;
+	/* bind first (privileged ports), then drop root, then touch data as the user */
+	if (start_listeners(err, sizeof err) != 0) {
+		fprintf(stderr, "mailraftd: %s\n", err);
+		return 1;
+	}
+	if (drop_privileges() != 0)
+		return 1;
 	struct store_config sc = {
 		.data_dir = cfg.data_dir,
 		.master_key_file = cfg.master_key_file[0] ? cfg.master_key_file : NULL,
@@ -205,21 +244,15 @@ int main(int argc, char **argv)
 	}
 	char tlsdir[1100];
 	snprintf(tlsdir, sizeof tlsdir, "%s/tls", cfg.data_dir);
+	node_set(&node);
 	if (tls_init(cfg.tls_cert, cfg.tls_key, tlsdir, cfg.hostname, err, sizeof err) != 0) {
 		fprintf(stderr, "mailraftd: TLS: %s\n", err);
-		store_close(&node.store);
-		return 1;
+		goto fail;
 	}
-	node_set(&node);
 	imap_init();
-	if (start_listeners(err, sizeof err) != 0 || admin_start(err, sizeof err) != 0) {
+	if (admin_start(err, sizeof err) != 0) {
 		fprintf(stderr, "mailraftd: %s\n", err);
-		store_close(&node.store);
-		return 1;
-	}
-	if (drop_privileges() != 0) {
-		store_close(&node.store);
-		return 1;
+		goto fail;
 	}
 	uv_signal_init(loop, &sig_term);
 	uv_signal_init(loop, &sig_int);
@@ -237,4 +270,9 @@ int main(int argc, char **argv)
 		log_warn("node", "loop closed with live handles: %s", uv_strerror(rc));
 	log_info("node", "stopped");
 	return 0;
+fail:
+	listener_shutdown();
+	store_close(&node.store);
+	uv_run(loop, UV_RUN_DEFAULT); /* let the store's and listeners' handles close */
+	return 1;
 }

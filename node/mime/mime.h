@@ -75,4 +75,10 @@ int mime_decode_words(const char *in, size_t len, struct buf *out);
  * out->max). For SEARCH BODY/TEXT and BINARY[]. */
 int mime_decode_body(const uint8_t *raw, const struct mime_part *part, struct buf *out);
 
+/* Added: decoded value of parameter `name` of a structured header value such as a
+ * Content-Type or Content-Disposition value (unfolded, e.g. from mime_header_get): RFC 2231
+ * continuations merged and name*=charset'lang'%XX decoded to UTF-8; quoted strings unquoted.
+ * Appends to out; returns 1 found, 0 absent, MR_ETOOBIG from out. */
+int mime_param_decode(const char *value, size_t len, const char *name, struct buf *out);
+
 #endif

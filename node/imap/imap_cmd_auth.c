@@ -1,0 +1,271 @@
+/* imap_cmd_auth.c - any-state and not-authenticated commands (RFC 3501 §6.1, §6.2): CAPABILITY,
+ * NOOP/CHECK, LOGOUT, STARTTLS, LOGIN, AUTHENTICATE PLAIN (RFC 4616, with SASL-IR RFC 4959),
+ * ID (RFC 2971) and ENABLE (RFC 5161). Passwords are verified with Argon2 in a job on the
+ * directory actor, never on the loop; they are wiped after use and never logged. */
+#include "imap_int.h"
+#include "node.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/util.h"
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_AUTH_FAILURES 5
+
+static bool tls_on(struct imap_session *s)
+{
+	return conn_is_tls(s->c);
+}
+
+/* RFC 3501 §6.2.3 / RFC 2595: no plaintext passwords before TLS unless configured. */
+static bool login_allowed(struct imap_session *s)
+{
+	return tls_on(s) || node_get()->cfg->plaintext_auth;
+}
+
+void imap__caps(struct imap_session *s, char *out, size_t n)
+{
+	/* advertise only what works */
+	snprintf(out, n, "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE UNSELECT UIDPLUS CHILDREN "
+			 "SPECIAL-USE");
+	if (s->state != IMAP_S_NOTAUTH)
+		return;
+	size_t len = strlen(out);
+	if (conn_tls_mode(s->c) == CONN_TLS_STARTTLS && !tls_on(s))
+		len += (size_t)snprintf(out + len, n - len, " STARTTLS");
+	if (len < n)
+		snprintf(out + len, n - len, login_allowed(s) ? " AUTH=PLAIN" : " LOGINDISABLED");
+}
+
+void imap__cmd_capability(struct imap_cmd *cmd)
+{
+	char caps[512];
+	imap__caps(cmd->s, caps, sizeof caps);
+	conn_printf(cmd->s->c, "* CAPABILITY %s\r\n%s OK CAPABILITY completed\r\n", caps, cmd->tag);
+}
+
+void imap__cmd_noop(struct imap_cmd *cmd)
+{
+	if (cmd->nargs) {
+		imap__bad(cmd->s, cmd->tag, "No arguments expected");
+		return;
+	}
+	if (cmd->s->state != IMAP_S_SELECTED) {
+		conn_printf(cmd->s->c, "%s OK %s completed\r\n", cmd->tag, cmd->name);
+		return;
+	}
+	/* RFC 3501 §6.1.2: a good time to report mailbox updates */
+	struct imap_job *j = imap__job_new(cmd->s, cmd->tag, NULL);
+	imap__job_reply(j, "OK %s completed", cmd->name);
+	imap__job_submit(j, NULL);
+}
+
+void imap__cmd_logout(struct imap_cmd *cmd)
+{
+	conn_printf(cmd->s->c, "* BYE Logging out\r\n%s OK LOGOUT completed\r\n", cmd->tag);
+	imap__enter_state(cmd->s, IMAP_S_LOGOUT);
+	conn_close(cmd->s->c);
+}
+
+void imap__cmd_starttls(struct imap_cmd *cmd)
+{
+	struct imap_session *s = cmd->s;
+	if (conn_tls_mode(s->c) != CONN_TLS_STARTTLS || tls_on(s)) {
+		imap__bad(s, cmd->tag, "STARTTLS not available");
+		return;
+	}
+	conn_printf(s->c, "%s OK Begin TLS negotiation now\r\n", cmd->tag);
+	/* RFC 3501 §6.2.1 / RFC 3207 §4.2: discard plaintext input that followed the command */
+	s->in_off = s->in_len = 0;
+	imap_parser_reset(s->parser, false);
+	if (conn_starttls(s->c) != 0)
+		conn_close(s->c);
+}
+
+/* ---- login job -------------------------------------------------------------------------- */
+struct login_arg {
+	char user[320];
+	char pass[1024];
+	struct dir_account acct;
+};
+
+static void login_free(void *p)
+{
+	mr_memzero(p, sizeof(struct login_arg));
+	free(p);
+}
+
+static int login_run(struct store_db *db, struct imap_job *j)
+{
+	struct login_arg *a = j->arg;
+	mr_lower(a->user);
+	int rv = dir_account_get(db, a->user, &a->acct);
+	if (rv == 0)
+		rv = store_pw_verify(a->acct.pwhash, a->pass);
+	mr_memzero(a->pass, sizeof a->pass);
+	mr_memzero(a->acct.pwhash, sizeof a->acct.pwhash);
+	return rv == 0 ? 0 : rv == MR_EIO ? MR_EIO : MR_EAUTH;
+}
+
+static void login_done(struct imap_job *j, int rv)
+{
+	struct imap_session *s = j->s;
+	struct login_arg *a = j->arg;
+	if (rv == 0) {
+		snprintf(s->user, sizeof s->user, "%s", a->acct.address);
+		snprintf(s->dbname, sizeof s->dbname, "%s", a->acct.dbname);
+		imap__enter_state(s, IMAP_S_AUTH);
+		char caps[512];
+		imap__caps(s, caps, sizeof caps);
+		imap__job_reply(j, "OK [CAPABILITY %s] Logged in", caps);
+		log_info(IMAP_COMPONENT, "login conn=%llu", (unsigned long long)conn_id(s->c));
+		return;
+	}
+	if (rv == MR_EIO) {
+		imap__job_reply(j, "NO [UNAVAILABLE] Temporary failure");
+		return;
+	}
+	log_info(IMAP_COMPONENT, "login failed conn=%llu peer=%s", (unsigned long long)conn_id(s->c),
+		 conn_peer(s->c));
+	imap__job_reply(j, "NO [AUTHENTICATIONFAILED] Authentication failed");
+	if (++s->auth_failures >= MAX_AUTH_FAILURES) {
+		conn_printf(s->c, "%s %s\r\n* BYE Too many failed logins\r\n", j->tag, j->reply);
+		j->tag[0] = 0;
+		imap__enter_state(s, IMAP_S_LOGOUT);
+	}
+}
+
+static void start_login(struct imap_session *s, const char *tag, const char *user, size_t ulen,
+			const char *pass, size_t plen)
+{
+	struct login_arg *a = xmalloc(sizeof *a);
+	if (ulen == 0 || ulen >= sizeof a->user || plen >= sizeof a->pass ||
+	    memchr(user, 0, ulen) || memchr(pass, 0, plen)) {
+		free(a);
+		conn_printf(s->c, "%s NO [AUTHENTICATIONFAILED] Authentication failed\r\n", tag);
+		return;
+	}
+	memcpy(a->user, user, ulen);
+	memcpy(a->pass, pass, plen);
+	struct imap_job *j = imap__job_new(s, tag, login_run);
+	j->arg = a;
+	j->free_arg = login_free;
+	j->done = login_done;
+	imap__job_submit(j, STORE_DIRECTORY);
+}
+
+void imap__cmd_login(struct imap_cmd *cmd)
+{
+	struct imap_session *s = cmd->s;
+	const struct imap_arg *u = imap__arg(cmd, 0), *p = imap__arg(cmd, 1);
+	if (!u || !p || imap__arg(cmd, 2) || !imap_arg_is_astring(u) || !imap_arg_is_astring(p)) {
+		imap__bad(s, cmd->tag, "LOGIN needs user and password");
+		return;
+	}
+	if (!login_allowed(s)) {
+		conn_printf(s->c, "%s NO [PRIVACYREQUIRED] LOGIN disabled before STARTTLS\r\n",
+			    cmd->tag);
+		return;
+	}
+	start_login(s, cmd->tag, u->str, u->len, p->str, p->len);
+}
+
+/* RFC 4616: [authzid] NUL authcid NUL passwd, base64 (RFC 4648). */
+static void plain_response(struct imap_session *s, const char *tag, const char *b64, size_t len)
+{
+	unsigned char bin[1400];
+	size_t binlen = 0;
+	if (len == 1 && b64[0] == '=')
+		len = 0;
+	if (len > 1800 || sodium_base642bin(bin, sizeof bin, b64, len, NULL, &binlen, NULL,
+					    sodium_base64_VARIANT_ORIGINAL) != 0) {
+		imap__bad(s, tag, "Invalid base64");
+		return;
+	}
+	unsigned char *z1 = memchr(bin, 0, binlen);
+	unsigned char *z2 = z1 ? memchr(z1 + 1, 0, binlen - (size_t)(z1 + 1 - bin)) : NULL;
+	if (!z1 || !z2) {
+		mr_memzero(bin, sizeof bin);
+		conn_printf(s->c, "%s NO [AUTHENTICATIONFAILED] Authentication failed\r\n", tag);
+		return;
+	}
+	const char *authz = (const char *)bin, *user = (const char *)z1 + 1;
+	size_t authzlen = (size_t)(z1 - bin), ulen = (size_t)(z2 - z1 - 1);
+	const char *pass = (const char *)z2 + 1;
+	size_t plen = binlen - (size_t)(z2 + 1 - bin);
+	if (authzlen && (authzlen != ulen || mr_strncasecmp(authz, user, ulen) != 0)) {
+		mr_memzero(bin, sizeof bin);
+		conn_printf(s->c, "%s NO [AUTHORIZATIONFAILED] Cannot act as another user\r\n", tag);
+		return;
+	}
+	start_login(s, tag, user, ulen, pass, plen);
+	mr_memzero(bin, sizeof bin);
+}
+
+void imap__cmd_authenticate(struct imap_cmd *cmd)
+{
+	struct imap_session *s = cmd->s;
+	const struct imap_arg *mech = imap__arg(cmd, 0), *ir = imap__arg(cmd, 1);
+	if (!mech || mech->type != IMAP_ARG_ATOM || imap__arg(cmd, 2) ||
+	    (ir && ir->type != IMAP_ARG_ATOM)) {
+		imap__bad(s, cmd->tag, "AUTHENTICATE needs a mechanism");
+		return;
+	}
+	if (mr_strcasecmp(mech->str, "PLAIN") != 0) {
+		conn_printf(s->c, "%s NO Unsupported authentication mechanism\r\n", cmd->tag);
+		return;
+	}
+	if (!login_allowed(s)) {
+		conn_printf(s->c, "%s NO [PRIVACYREQUIRED] Authentication disabled before STARTTLS\r\n",
+			    cmd->tag);
+		return;
+	}
+	if (ir) { /* RFC 4959 SASL-IR */
+		plain_response(s, cmd->tag, ir->str, ir->len);
+		return;
+	}
+	conn_puts(s->c, "+ \r\n");
+	s->mode = IMAP_M_AUTH_CONT;
+	s->line_len = 0;
+}
+
+void imap__auth_continue(struct imap_session *s, const char *line, size_t len)
+{
+	s->mode = IMAP_M_COMMAND;
+	if (len == 1 && line[0] == '*') { /* RFC 3501 §6.2.2: client cancelled */
+		imap__bad(s, s->tag, "Authentication cancelled");
+		return;
+	}
+	plain_response(s, s->tag, line, len);
+	mr_memzero(s->line, sizeof s->line);
+}
+
+void imap__cmd_id(struct imap_cmd *cmd)
+{
+	const struct imap_arg *a = imap__arg(cmd, 0);
+	if (!a || imap__arg(cmd, 1) || (a->type != IMAP_ARG_LIST && a->type != IMAP_ARG_NIL)) {
+		imap__bad(cmd->s, cmd->tag, "ID needs a list or NIL");
+		return;
+	}
+	conn_printf(cmd->s->c,
+		    "* ID (\"name\" \"mailraft\" \"version\" \"%s\")\r\n%s OK ID completed\r\n",
+		    MR_VERSION, cmd->tag);
+}
+
+void imap__cmd_enable(struct imap_cmd *cmd)
+{
+	if (cmd->nargs == 0) {
+		imap__bad(cmd->s, cmd->tag, "ENABLE needs capabilities");
+		return;
+	}
+	for (size_t i = 0; i < cmd->nargs; i++) {
+		if (cmd->args[i].type != IMAP_ARG_ATOM) {
+			imap__bad(cmd->s, cmd->tag, "Invalid capability");
+			return;
+		}
+	}
+	/* RFC 5161 §3.1: nothing we advertise needs enabling, so nothing is reported */
+	conn_printf(cmd->s->c, "* ENABLED\r\n%s OK ENABLE completed\r\n", cmd->tag);
+}

@@ -1,0 +1,240 @@
+/* imap_int.h - private declarations shared by the IMAP frontend's files: the session, its
+ * state machine (RFC 3501 §3), the command table entry, store jobs and the selected mailbox's
+ * sequence-number snapshot. Loop-thread objects (session) are never touched by actor code:
+ * a job carries its own copy of everything it needs (tag, dbname, snapshot) and hands results
+ * back through its done callback. Cross-file helpers use the imap__ prefix. */
+#ifndef MR_IMAP_INT_H
+#define MR_IMAP_INT_H
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include "imap.h"
+#include "imap_parser.h"
+#include "imap_seqset.h"
+#include "common/buf.h"
+#include "storage/store.h"
+
+#define IMAP_COMPONENT "imap"
+#define IMAP_TAG_MAX 130
+#define IMAP_MAX_BAD 20           /* Dovecot CLIENT_MAX_BAD_COMMANDS */
+#define IMAP_PREAUTH_LINE 8192    /* style.md practice 4: tighter before authentication */
+#define IMAP_LINE_MAX 65536
+#define IMAP_PREAUTH_LITERAL 8192 /* largest {n} accepted before login */
+
+enum imap_state {
+	IMAP_S_NOTAUTH,
+	IMAP_S_AUTH,
+	IMAP_S_SELECTED,
+	IMAP_S_LOGOUT,
+};
+
+enum imap_mode {
+	IMAP_M_COMMAND,   /* parsing commands */
+	IMAP_M_IDLE,      /* RFC 2177: waiting for DONE */
+	IMAP_M_AUTH_CONT, /* RFC 3501 §6.2.2: waiting for the SASL response line */
+};
+
+/* One message of the selected mailbox: index + 1 is its sequence number. gone: expunged in
+ * the store but not yet announced (RFC 3501 §7.4.1 forbids EXPUNGE during FETCH/STORE/SEARCH). */
+struct imap_msgent {
+	uint32_t uid;
+	uint64_t modseq;
+	bool gone;
+};
+
+struct imap_snap {
+	struct imap_msgent *m;
+	size_t n, cap;
+};
+
+struct imap_session {
+	struct conn *c;
+	enum imap_state state;
+	enum imap_mode mode;
+	struct imap_parser *parser;
+	uint8_t in[16384]; /* bytes taken from the conn, not yet parsed */
+	size_t in_off, in_len;
+	char line[IMAP_PREAUTH_LINE + 1]; /* IDLE / AUTHENTICATE continuation line */
+	size_t line_len;
+	bool line_skip;
+	char tag[IMAP_TAG_MAX]; /* tag of the command in progress (IDLE, AUTHENTICATE, jobs) */
+	/* after login */
+	char user[320];
+	char dbname[STORE_DBNAME_MAX];
+	/* selected mailbox */
+	char mailbox[512];
+	int64_t folder_id;
+	uint32_t uidvalidity;
+	bool readonly;
+	struct imap_snap snap;
+	/* bookkeeping */
+	unsigned bad;
+	unsigned auth_failures;
+	bool busy;            /* a store job is in flight (conn paused and held) */
+	bool closed;          /* on_close ran while busy: free in the job's done */
+	bool refresh_pending; /* a commit arrived while busy in IDLE */
+	struct imap_session *prev, *next; /* all sessions (commit hook) */
+};
+
+/* ---- commands ----------------------------------------------------------------------- */
+#define CMD_NOTAUTH 0x01u
+#define CMD_AUTH 0x02u
+#define CMD_SELECTED 0x04u
+#define CMD_ANY (CMD_NOTAUTH | CMD_AUTH | CMD_SELECTED)
+#define CMD_AUTHED (CMD_AUTH | CMD_SELECTED)
+
+struct imap_cmd {
+	const struct imap_cmd_def *def;
+	struct imap_session *s;
+	const char *tag;
+	const char *name;
+	const struct imap_arg *args; /* top-level walk: use imap__next_arg */
+	size_t nargs;
+	bool uid; /* "UID FETCH" etc. */
+};
+
+struct imap_cmd_def {
+	const char *name;
+	void (*fn)(struct imap_cmd *cmd);
+	unsigned states; /* CMD_* bitmask */
+};
+
+/* Handlers (one file per concern). */
+void imap__cmd_capability(struct imap_cmd *cmd);
+void imap__cmd_noop(struct imap_cmd *cmd); /* NOOP and CHECK */
+void imap__cmd_logout(struct imap_cmd *cmd);
+void imap__cmd_starttls(struct imap_cmd *cmd);
+void imap__cmd_login(struct imap_cmd *cmd);
+void imap__cmd_authenticate(struct imap_cmd *cmd);
+void imap__cmd_id(struct imap_cmd *cmd);
+void imap__cmd_enable(struct imap_cmd *cmd);
+void imap__cmd_list(struct imap_cmd *cmd); /* LIST and LSUB */
+void imap__cmd_select(struct imap_cmd *cmd); /* SELECT and EXAMINE */
+void imap__cmd_status(struct imap_cmd *cmd);
+void imap__cmd_create(struct imap_cmd *cmd);
+void imap__cmd_delete(struct imap_cmd *cmd);
+void imap__cmd_rename(struct imap_cmd *cmd);
+void imap__cmd_subscribe(struct imap_cmd *cmd); /* SUBSCRIBE and UNSUBSCRIBE */
+void imap__cmd_append(struct imap_cmd *cmd);
+void imap__cmd_fetch(struct imap_cmd *cmd);
+void imap__cmd_store(struct imap_cmd *cmd);
+void imap__cmd_copy(struct imap_cmd *cmd);
+void imap__cmd_search(struct imap_cmd *cmd);
+void imap__cmd_expunge(struct imap_cmd *cmd);
+void imap__cmd_close(struct imap_cmd *cmd); /* CLOSE and UNSELECT */
+void imap__cmd_idle(struct imap_cmd *cmd);
+
+/* The CAPABILITY list for the session's state and transport. */
+void imap__caps(struct imap_session *s, char *out, size_t n);
+/* A SASL continuation line arrived (AUTHENTICATE). */
+void imap__auth_continue(struct imap_session *s, const char *line, size_t len);
+/* An input line arrived during IDLE. */
+void imap__idle_line(struct imap_session *s, const char *line, size_t len);
+
+/* ---- session helpers (imap_session.c) ------------------------------------------------ */
+void imap__enter_state(struct imap_session *s, enum imap_state next);
+/* "tag BAD text" and count it; closes after IMAP_MAX_BAD. */
+void imap__bad(struct imap_session *s, const char *tag, const char *text);
+/* Continue processing buffered input (after a job or a mode change). */
+void imap__process_input(struct imap_session *s);
+/* Parser limits for the session's state. */
+void imap__update_limits(struct imap_session *s);
+/* Index of the next top-level argument after args[i]. */
+size_t imap__next_arg(const struct imap_arg *args, size_t i);
+/* Number of top-level arguments. */
+size_t imap__count_args(const struct imap_arg *args, size_t n);
+/* The i-th top-level argument (NULL if absent). */
+const struct imap_arg *imap__arg(const struct imap_cmd *cmd, size_t i);
+/* The session list (commit hook). */
+struct imap_session *imap__sessions(void);
+/* Free a session (and unlink it). */
+void imap__session_free(struct imap_session *s);
+
+/* ---- store jobs (imap_job.c) ---------------------------------------------------------- */
+struct imap_job;
+typedef int (*imap_job_run_fn)(struct store_db *db, struct imap_job *j);
+typedef void (*imap_job_done_fn)(struct imap_job *j, int rv);
+
+struct imap_job {
+	struct imap_session *s; /* loop thread only: never dereferenced by run */
+	char tag[IMAP_TAG_MAX]; /* "" for a tagless refresh (IDLE) */
+	imap_job_run_fn run;    /* actor */
+	imap_job_done_fn done;  /* loop, before the tagged reply; may be NULL */
+	struct buf out;         /* untagged responses built on the actor */
+	char reply[512];        /* "OK ..." / "NO ..." (without the tag) */
+	/* selected-mailbox context (copied at start when the session is SELECTED) */
+	bool selected;
+	bool allow_expunge; /* refresh may announce expunges */
+	bool readonly;
+	int64_t folder_id;
+	uint32_t uidvalidity;
+	struct imap_snap snap; /* working copy: replaces the session's on success */
+	void *arg;
+	void (*free_arg)(void *arg);
+};
+
+/* A job for s with the session's selected-mailbox context copied in. */
+struct imap_job *imap__job_new(struct imap_session *s, const char *tag, imap_job_run_fn run);
+/* Submit on dbname (NULL: the session's account db): pauses and holds the conn until done.
+ * On submit failure replies "NO" and frees the job. */
+void imap__job_submit(struct imap_job *j, const char *dbname);
+/* printf into j->reply. */
+void imap__job_reply(struct imap_job *j, const char *fmt, ...) MR_PRINTF(2, 3);
+/* Refresh (actor): compare j->snap with the folder and append EXISTS / EXPUNGE / FETCH FLAGS
+ * to j->out, updating j->snap. */
+int imap__refresh(struct store_db *db, struct imap_job *j);
+/* Begin a refresh-only job for an IDLE session. */
+void imap__start_idle_refresh(struct imap_session *s);
+
+/* ---- snapshot helpers ------------------------------------------------------------------ */
+void imap__snap_free(struct imap_snap *sn);
+void imap__snap_copy(struct imap_snap *dst, const struct imap_snap *src);
+void imap__snap_push(struct imap_snap *sn, uint32_t uid, uint64_t modseq);
+/* Largest UID in the snapshot (0 if empty). */
+uint32_t imap__snap_max_uid(const struct imap_snap *sn);
+/* Index of uid or SIZE_MAX. */
+size_t imap__snap_find(const struct imap_snap *sn, uint32_t uid);
+/* Collect snapshot indexes selected by set (sequence numbers or UIDs); skips gone entries
+ * only when skip_gone. Returns the count; *idx_r is malloc'd (free it). */
+size_t imap__snap_select(const struct imap_snap *sn, const struct imap_seqset *set, bool uid,
+			 size_t **idx_r);
+
+/* ---- message rows (imap_msg.c, actor side) --------------------------------------------- */
+struct imap_msgrow {
+	int64_t id;
+	char *flags; /* never NULL after a load */
+	int64_t internaldate;
+	uint64_t size;
+	char *envelope, *bodystructure; /* cached IMAP forms, may be NULL */
+	uint64_t modseq;
+};
+/* Read one message of the folder by UID. 0, MR_ENOTFOUND, MR_EIO. Free with imap__msg_free. */
+int imap__msg_load(struct store_db *db, int64_t folder, uint32_t uid, struct imap_msgrow *r);
+void imap__msg_free(struct imap_msgrow *r);
+/* Inside a transaction: set flags with a new MODSEQ (returned) and bump HIGHESTMODSEQ. */
+int imap__msg_set_flags(struct store_db *db, int64_t folder, int64_t id, const char *flags,
+			uint64_t *modseq_r);
+
+/* ---- shared utilities (imap_util.c) --------------------------------------------------- */
+/* Append s[0..len) as an IMAP string: quoted when safe, else a literal (8-bit, CR/LF, NUL). */
+void imap__put_string(struct buf *out, const char *s, size_t len);
+/* Append NIL or the string. */
+void imap__put_nstring(struct buf *out, const char *s);
+/* Parse a flag list argument ("(\Seen foo)" or a single flag atom) into a normalised
+ * space-separated string. 0 or MR_EINVAL (\Recent and bad atoms refused). */
+int imap__flags_parse(const struct imap_arg *args, size_t i, struct buf *out);
+/* Flag set operations on space-separated strings; result in out. op: '+', '-', '='. */
+void imap__flags_apply(const char *cur, const char *change, char op, struct buf *out);
+/* RFC 3501 date-time "17-Jul-1996 02:44:25 -0700" <-> unix seconds. */
+int imap__datetime_parse(const char *s, size_t len, int64_t *t_r);
+void imap__datetime_format(int64_t t, char out[32]);
+/* Escape-safe mailbox name check (non-empty, no NUL/CR/LF, bounded, no "%*"). */
+bool imap__mailbox_ok(const char *name, size_t len);
+/* Normalise INBOX case in place. */
+void imap__mailbox_norm(char *name);
+/* LIST pattern match: '*' matches anything, '%' anything but '/'; INBOX case-insensitive. */
+bool imap__list_match(const char *pat, const char *name);
+/* Sessions selecting dbname (for the commit hook). */
+const char *imap__state_name(enum imap_state st);
+
+#endif

@@ -1,0 +1,292 @@
+/* imap_job.c - store jobs for the IMAP session and the selected mailbox's sequence-number
+ * snapshot. A job runs on the account database's actor with its own copy of the snapshot; the
+ * session's conn is paused and held meanwhile (conn.h lifetime rules). After the command's own
+ * work, a job in the selected state refreshes its copy against the folder and queues the
+ * untagged EXISTS / EXPUNGE / FETCH FLAGS updates (RFC 3501 §7.3.1, §7.4.1, §7.4.2); expunges
+ * are held back (entries marked gone) when the command is FETCH/STORE/SEARCH by sequence
+ * number. The done callback writes the output and the tagged reply and resumes input. */
+#include "imap_int.h"
+#include "node.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/util.h"
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- snapshot ------------------------------------------------------------------------- */
+void imap__snap_free(struct imap_snap *sn)
+{
+	free(sn->m);
+	sn->m = NULL;
+	sn->n = sn->cap = 0;
+}
+
+void imap__snap_copy(struct imap_snap *dst, const struct imap_snap *src)
+{
+	dst->n = dst->cap = src->n;
+	dst->m = src->n ? xcalloc(src->n, sizeof *dst->m) : NULL;
+	if (src->n)
+		memcpy(dst->m, src->m, src->n * sizeof *dst->m);
+}
+
+void imap__snap_push(struct imap_snap *sn, uint32_t uid, uint64_t modseq)
+{
+	if (sn->n == sn->cap) {
+		sn->cap = sn->cap ? sn->cap * 2 : 64;
+		sn->m = xrealloc(sn->m, sn->cap * sizeof *sn->m);
+	}
+	sn->m[sn->n++] = (struct imap_msgent){uid, modseq, false};
+}
+
+uint32_t imap__snap_max_uid(const struct imap_snap *sn)
+{
+	return sn->n ? sn->m[sn->n - 1].uid : 0;
+}
+
+size_t imap__snap_find(const struct imap_snap *sn, uint32_t uid)
+{
+	size_t lo = 0, hi = sn->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (sn->m[mid].uid == uid)
+			return mid;
+		if (sn->m[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return SIZE_MAX;
+}
+
+size_t imap__snap_select(const struct imap_snap *sn, const struct imap_seqset *set, bool uid,
+			 size_t **idx_r)
+{
+	size_t *idx = xcalloc(sn->n ? sn->n : 1, sizeof *idx), k = 0;
+	uint32_t star = uid ? imap__snap_max_uid(sn) : (uint32_t)sn->n;
+	for (size_t i = 0; i < sn->n; i++) {
+		uint32_t key = uid ? sn->m[i].uid : (uint32_t)(i + 1);
+		if (imap_seqset_contains(set, key, star))
+			idx[k++] = i;
+	}
+	*idx_r = idx;
+	return k;
+}
+
+/* ---- refresh (actor) -------------------------------------------------------------------- */
+static void put_fetch_flags(struct buf *out, size_t seq, const char *flags)
+{
+	buf_printf(out, "* %zu FETCH (FLAGS (%s))\r\n", seq, flags);
+}
+
+int imap__refresh(struct store_db *db, struct imap_job *j)
+{
+	sqlite3_stmt *st = store_stmt(db, "SELECT uid, modseq, flags FROM messages"
+					  " WHERE folder = ? ORDER BY uid");
+	if (!st)
+		return MR_EIO;
+	sqlite3_bind_int64(st, 1, j->folder_id);
+	struct imap_snap old = j->snap, nw = {0};
+	size_t i = 0, added = 0;
+	bool changed = false;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		uint32_t uid = (uint32_t)sqlite3_column_int64(st, 0);
+		uint64_t modseq = (uint64_t)sqlite3_column_int64(st, 1);
+		const char *flags = (const char *)sqlite3_column_text(st, 2);
+		/* old entries below this uid are gone */
+		while (i < old.n && old.m[i].uid < uid) {
+			if (j->allow_expunge) {
+				buf_printf(&j->out, "* %zu EXPUNGE\r\n", nw.n + 1);
+				changed = true;
+			} else {
+				imap__snap_push(&nw, old.m[i].uid, old.m[i].modseq);
+				nw.m[nw.n - 1].gone = true;
+			}
+			i++;
+		}
+		if (i < old.n && old.m[i].uid == uid) {
+			imap__snap_push(&nw, uid, modseq);
+			if (old.m[i].modseq != modseq)
+				put_fetch_flags(&j->out, nw.n, flags ? flags : "");
+			i++;
+		} else if (i >= old.n) {
+			imap__snap_push(&nw, uid, modseq);
+			added++;
+		}
+		/* else: a uid below the last known one that we never saw: cannot happen (UIDs are
+		 * allocated increasing); ignore it rather than renumber */
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		imap__snap_free(&nw);
+		return MR_EIO;
+	}
+	for (; i < old.n; i++) {
+		if (j->allow_expunge) {
+			buf_printf(&j->out, "* %zu EXPUNGE\r\n", nw.n + 1);
+			changed = true;
+		} else {
+			imap__snap_push(&nw, old.m[i].uid, old.m[i].modseq);
+			nw.m[nw.n - 1].gone = true;
+		}
+	}
+	if (added || changed)
+		buf_printf(&j->out, "* %zu EXISTS\r\n", nw.n);
+	imap__snap_free(&j->snap);
+	j->snap = nw;
+	return 0;
+}
+
+/* ---- job lifecycle ------------------------------------------------------------------------ */
+struct imap_job *imap__job_new(struct imap_session *s, const char *tag, imap_job_run_fn run)
+{
+	struct imap_job *j = xmalloc(sizeof *j);
+	j->s = s;
+	snprintf(j->tag, sizeof j->tag, "%s", tag ? tag : "");
+	j->run = run;
+	buf_init(&j->out, 0);
+	if (s->state == IMAP_S_SELECTED) {
+		j->selected = true;
+		j->readonly = s->readonly;
+		j->folder_id = s->folder_id;
+		j->uidvalidity = s->uidvalidity;
+		j->allow_expunge = true;
+		imap__snap_copy(&j->snap, &s->snap);
+	}
+	return j;
+}
+
+static void job_free(struct imap_job *j)
+{
+	buf_free(&j->out);
+	imap__snap_free(&j->snap);
+	if (j->free_arg && j->arg)
+		j->free_arg(j->arg);
+	free(j);
+}
+
+void imap__job_reply(struct imap_job *j, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(j->reply, sizeof j->reply, fmt, ap);
+	va_end(ap);
+}
+
+static int job_run(struct store_db *db, void *arg)
+{
+	struct imap_job *j = arg;
+	int rv = j->run ? j->run(db, j) : 0;
+	if (j->selected && rv == 0) {
+		int r2 = imap__refresh(db, j);
+		if (r2 < 0)
+			rv = r2;
+	}
+	return rv;
+}
+
+static void default_reply(struct imap_job *j, int rv)
+{
+	if (j->reply[0])
+		return;
+	switch (rv) {
+	case 0:
+		imap__job_reply(j, "OK Completed");
+		break;
+	case MR_ENOTFOUND:
+		imap__job_reply(j, "NO [NONEXISTENT] No such mailbox");
+		break;
+	case MR_EEXIST:
+		imap__job_reply(j, "NO [ALREADYEXISTS] Mailbox already exists");
+		break;
+	case MR_ETOOBIG:
+		imap__job_reply(j, "NO [TOOBIG] Too big");
+		break;
+	case MR_EQUOTA:
+		imap__job_reply(j, "NO [OVERQUOTA] Quota exceeded");
+		break;
+	default:
+		imap__job_reply(j, "NO [SERVERBUG] Internal error");
+		break;
+	}
+}
+
+static void job_done(void *arg, int rv)
+{
+	struct imap_job *j = arg;
+	struct imap_session *s = j->s;
+	struct conn *c = s->c;
+	s->busy = false;
+	if (s->closed) {
+		imap__session_free(s);
+		job_free(j);
+		conn_release(c);
+		return;
+	}
+	if (conn_closing(c)) {
+		job_free(j);
+		conn_release(c);
+		return;
+	}
+	if (rv < 0 && rv != MR_ENOTFOUND && rv != MR_EEXIST && rv != MR_EAUTH)
+		log_warn(IMAP_COMPONENT, "conn=%llu job failed: %s", (unsigned long long)conn_id(c),
+			 mr_strerror(rv));
+	if (j->out.len)
+		conn_write(c, j->out.p, j->out.len);
+	if (rv == 0 && j->selected && s->state == IMAP_S_SELECTED &&
+	    s->folder_id == j->folder_id) {
+		imap__snap_free(&s->snap);
+		s->snap = j->snap;
+		j->snap = (struct imap_snap){0};
+	}
+	if (j->done)
+		j->done(j, rv);
+	if (j->tag[0]) {
+		if (rv != 0 && strncmp(j->reply, "OK", 2) == 0)
+			j->reply[0] = 0; /* failed: the default error text applies */
+		default_reply(j, rv);
+		conn_printf(c, "%s %s\r\n", j->tag, j->reply);
+	}
+	job_free(j);
+	conn_resume(c);
+	conn_release(c);
+	if (s->state == IMAP_S_LOGOUT) {
+		conn_close(c);
+		return;
+	}
+	imap__process_input(s);
+	if (!s->busy && s->refresh_pending && s->mode == IMAP_M_IDLE) {
+		s->refresh_pending = false;
+		imap__start_idle_refresh(s);
+	}
+}
+
+void imap__job_submit(struct imap_job *j, const char *dbname)
+{
+	struct imap_session *s = j->s;
+	const char *db = dbname ? dbname : s->dbname;
+	s->busy = true;
+	conn_pause(s->c);
+	conn_hold(s->c);
+	int rv = store_submit(node_get()->store, db, 0, job_run, job_done, j);
+	if (rv != 0) {
+		s->busy = false;
+		conn_release(s->c);
+		conn_resume(s->c);
+		if (j->tag[0])
+			conn_printf(s->c, "%s NO [UNAVAILABLE] Storage unavailable\r\n", j->tag);
+		job_free(j);
+	}
+}
+
+void imap__start_idle_refresh(struct imap_session *s)
+{
+	if (s->busy || s->state != IMAP_S_SELECTED) {
+		s->refresh_pending = s->busy;
+		return;
+	}
+	struct imap_job *j = imap__job_new(s, "", NULL);
+	imap__job_submit(j, NULL);
+}

@@ -1,0 +1,47 @@
+/* smtp_cmd_mail.c - MAIL FROM (RFC 5321 §4.1.1.2): parses the reverse path and the ESMTP
+ * parameters, checks the declared SIZE against the limit (RFC 1870 §6.1, 552 5.3.4) and the
+ * SMTPUTF8 requirement for non-ASCII addresses (RFC 6531 §3.7.4.1, 553 5.6.7), then opens the
+ * mail transaction.
+ */
+#include "smtp_int.h"
+#include "node.h"
+#include "common/err.h"
+
+void smtp__cmd_mail(struct smtp_session *s, const char *args, size_t len)
+{
+	struct smtp_path path;
+	struct smtp_params params;
+	int rv = smtp_parse_mail(args, len, &path, &params);
+	if (rv == MR_EINVAL) {
+		/* RFC 5321 §4.1.1.11: parameter not recognized or malformed */
+		smtp__reply(s, "555 5.5.4 Error: unsupported or malformed MAIL parameter");
+		smtp__error(s);
+		return;
+	}
+	if (rv == MR_ETOOBIG) {
+		/* RFC 5321 §4.5.3.1.3 path length */
+		smtp__reply(s, "501 5.1.7 Error: sender address too long");
+		smtp__error(s);
+		return;
+	}
+	if (rv != 0) {
+		smtp__reply(s, "501 5.1.7 Error: bad sender address syntax");
+		smtp__error(s);
+		return;
+	}
+	if (path.utf8 && !params.smtputf8) {
+		smtp__reply(s, "553 5.6.7 Error: SMTPUTF8 is required for a non-ASCII sender");
+		smtp__error(s);
+		return;
+	}
+	uint64_t max = node_get()->cfg->max_message_size;
+	if (params.has_size && params.size > max) {
+		smtp__reply(s, "552 5.3.4 Error: message size exceeds fixed limit");
+		return;
+	}
+	smtp__reset_tx(s);
+	s->from = path;
+	s->params = params;
+	smtp__enter_state(s, SMTP_S_MAIL);
+	smtp__reply(s, "250 2.1.0 Ok");
+}

@@ -1,0 +1,335 @@
+/* actor.c - the store's worker threads. Each actor is a thread with its own FIFO job queue
+ * (mutex + condition variable) and a small table of the databases it has open; a database name
+ * hashes (FNV-1a) to exactly one actor, so a database is only ever touched by one thread and
+ * jobs on one database run in submission order. Results go back to the libuv loop through one
+ * uv_async_t and a mutex-protected multi-producer queue of completions (done callbacks and
+ * commit-hook calls), drained on the loop thread. store_run blocks its caller on a per-call
+ * condition variable instead. Stopping finishes every queued job before the threads exit.
+ */
+#include "store_int.h"
+#include "common/err.h"
+#include "common/log.h"
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Upper bound for cfg->actors: more threads than this only adds contention on 2-core nodes. */
+#define STORE_ACTORS_MAX 64
+
+struct job_sync {
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	bool done;
+	int rv;
+};
+
+static uint32_t name_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return h;
+}
+
+static struct actor *actor_for(struct store *st, const char *dbname)
+{
+	return &st->actors[name_hash(dbname) % st->nactors];
+}
+
+static void actor_forget(struct actor *a, size_t i)
+{
+	store__db_close(&a->dbs[i]);
+	a->dbs[i] = a->dbs[--a->ndbs];
+	a->dbs[a->ndbs] = NULL;
+}
+
+static int actor_get_db(struct actor *a, const char *dbname, int flags, struct store_db **db_r)
+{
+	a->tick++;
+	for (size_t i = 0; i < a->ndbs; i++) {
+		if (strcmp(a->dbs[i]->name, dbname) == 0) {
+			a->dbs[i]->last_use = a->tick;
+			*db_r = a->dbs[i];
+			return 0;
+		}
+	}
+	if (a->ndbs == STORE_ACTOR_MAX_OPEN) {
+		size_t lru = 0;
+		for (size_t i = 1; i < a->ndbs; i++)
+			if (a->dbs[i]->last_use < a->dbs[lru]->last_use)
+				lru = i;
+		actor_forget(a, lru);
+	}
+	struct store_db *db = NULL;
+	int rv = store__db_open(a->st, dbname, flags, &db);
+	if (rv != 0)
+		return rv;
+	db->last_use = a->tick;
+	a->dbs[a->ndbs++] = db;
+	*db_r = db;
+	return 0;
+}
+
+static int do_drop(struct actor *a, const char *dbname)
+{
+	for (size_t i = 0; i < a->ndbs; i++) {
+		if (strcmp(a->dbs[i]->name, dbname) == 0) {
+			actor_forget(a, i);
+			break;
+		}
+	}
+	char *path = store__db_path(a->st, dbname, ".db");
+	struct stat sb;
+	bool exists = stat(path, &sb) == 0;
+	free(path);
+	if (!exists)
+		return MR_ENOTFOUND;
+	/* Database first, key last: a crash in between leaves only a harmless stray key. */
+	static const char *const exts[] = {".db", ".db-wal", ".db-shm", ".key"};
+	int rv = 0;
+	for (size_t i = 0; i < MR_ARRAY_LEN(exts); i++) {
+		path = store__db_path(a->st, dbname, exts[i]);
+		if (unlink(path) != 0 && i == 0)
+			rv = MR_EIO;
+		free(path);
+	}
+	log_info(STORE_COMPONENT, "dropped db=%s", dbname);
+	return rv;
+}
+
+static void run_job(struct actor *a, struct job *j)
+{
+	int rv;
+	if (j->kind == JOB_DROP) {
+		rv = do_drop(a, j->dbname);
+	} else {
+		struct store_db *db = NULL;
+		rv = actor_get_db(a, j->dbname, j->flags, &db);
+		if (rv == 0) {
+			rv = j->fn(db, j->arg);
+			if (db->in_tx) {
+				log_warn(STORE_COMPONENT, "job left a transaction open db=%s",
+				         db->name);
+				store_tx_rollback(db);
+			}
+			/* No cached statement may keep a read snapshot past its job. */
+			for (size_t i = 0; i < db->nstmts; i++)
+				sqlite3_reset(db->stmts[i].stmt);
+		}
+	}
+	if (j->sync) {
+		pthread_mutex_lock(&j->sync->mu);
+		j->sync->rv = rv;
+		j->sync->done = true;
+		pthread_cond_signal(&j->sync->cond);
+		pthread_mutex_unlock(&j->sync->mu);
+	} else if (j->done) {
+		store__post(a->st, j->done, j->arg, rv, NULL);
+	}
+}
+
+static void *actor_main(void *arg)
+{
+	struct actor *a = arg;
+	for (;;) {
+		pthread_mutex_lock(&a->mu);
+		while (!a->head && !a->stop)
+			pthread_cond_wait(&a->cond, &a->mu);
+		struct job *j = a->head;
+		if (j) {
+			a->head = j->next;
+			if (!a->head)
+				a->tail = NULL;
+		}
+		pthread_mutex_unlock(&a->mu);
+		if (!j)
+			break; /* stop requested and the queue is empty */
+		run_job(a, j);
+		free(j);
+	}
+	while (a->ndbs > 0)
+		actor_forget(a, a->ndbs - 1);
+	return NULL;
+}
+
+int store__actors_start(struct store *st)
+{
+	if (st->nactors == 0)
+		st->nactors = 2;
+	if (st->nactors > STORE_ACTORS_MAX)
+		st->nactors = STORE_ACTORS_MAX;
+	st->actors = xcalloc(st->nactors, sizeof *st->actors);
+	for (unsigned i = 0; i < st->nactors; i++) {
+		struct actor *a = &st->actors[i];
+		a->st = st;
+		a->idx = i;
+		pthread_mutex_init(&a->mu, NULL);
+		pthread_cond_init(&a->cond, NULL);
+		if (pthread_create(&a->thr, NULL, actor_main, a) != 0) {
+			log_error(STORE_COMPONENT, "pthread_create failed actor=%u", i);
+			return MR_EIO;
+		}
+		a->started = true;
+	}
+	return 0;
+}
+
+void store__actors_stop(struct store *st)
+{
+	if (!st->actors)
+		return;
+	for (unsigned i = 0; i < st->nactors; i++) {
+		struct actor *a = &st->actors[i];
+		pthread_mutex_lock(&a->mu);
+		a->stop = true;
+		pthread_cond_signal(&a->cond);
+		pthread_mutex_unlock(&a->mu);
+	}
+	for (unsigned i = 0; i < st->nactors; i++) {
+		struct actor *a = &st->actors[i];
+		if (a->started)
+			pthread_join(a->thr, NULL);
+		pthread_mutex_destroy(&a->mu);
+		pthread_cond_destroy(&a->cond);
+	}
+	free(st->actors);
+	st->actors = NULL;
+}
+
+static bool on_actor_thread(struct store *st)
+{
+	pthread_t self = pthread_self();
+	for (unsigned i = 0; i < st->nactors; i++)
+		if (st->actors[i].started && pthread_equal(st->actors[i].thr, self))
+			return true;
+	return false;
+}
+
+static int enqueue(struct store *st, struct job *j)
+{
+	struct actor *a = actor_for(st, j->dbname);
+	pthread_mutex_lock(&a->mu);
+	if (a->stop) {
+		pthread_mutex_unlock(&a->mu);
+		return MR_ECLOSED;
+	}
+	if (a->tail)
+		a->tail->next = j;
+	else
+		a->head = j;
+	a->tail = j;
+	pthread_cond_signal(&a->cond);
+	pthread_mutex_unlock(&a->mu);
+	return 0;
+}
+
+int store_submit(struct store *st, const char *dbname, int flags, store_job_fn fn,
+                 store_done_fn done, void *arg)
+{
+	if (!st || !dbname || !fn || !store__name_valid(dbname))
+		return MR_EINVAL;
+	if (done && !st->async)
+		return MR_EINVAL; /* opened without a loop: completions cannot be delivered */
+	struct job *j = xmalloc(sizeof *j);
+	j->kind = JOB_RUN;
+	snprintf(j->dbname, sizeof j->dbname, "%s", dbname);
+	j->flags = flags;
+	j->fn = fn;
+	j->done = done;
+	j->arg = arg;
+	int rv = enqueue(st, j);
+	if (rv != 0)
+		free(j);
+	return rv;
+}
+
+static int run_sync(struct store *st, struct job *j)
+{
+	if (on_actor_thread(st)) {
+		log_error(STORE_COMPONENT, "store_run called from an actor thread db=%s",
+		          j->dbname);
+		free(j);
+		return MR_EINVAL;
+	}
+	struct job_sync sync = {.done = false};
+	pthread_mutex_init(&sync.mu, NULL);
+	pthread_cond_init(&sync.cond, NULL);
+	j->sync = &sync;
+	int rv = enqueue(st, j);
+	if (rv != 0) {
+		free(j);
+	} else {
+		pthread_mutex_lock(&sync.mu);
+		while (!sync.done)
+			pthread_cond_wait(&sync.cond, &sync.mu);
+		rv = sync.rv;
+		pthread_mutex_unlock(&sync.mu);
+	}
+	pthread_mutex_destroy(&sync.mu);
+	pthread_cond_destroy(&sync.cond);
+	return rv;
+}
+
+int store_run(struct store *st, const char *dbname, int flags, store_job_fn fn, void *arg)
+{
+	if (!st || !dbname || !fn || !store__name_valid(dbname))
+		return MR_EINVAL;
+	struct job *j = xmalloc(sizeof *j);
+	j->kind = JOB_RUN;
+	snprintf(j->dbname, sizeof j->dbname, "%s", dbname);
+	j->flags = flags;
+	j->fn = fn;
+	j->arg = arg;
+	return run_sync(st, j);
+}
+
+int store_drop(struct store *st, const char *dbname)
+{
+	if (!st || !dbname || !store__name_valid(dbname))
+		return MR_EINVAL;
+	struct job *j = xmalloc(sizeof *j);
+	j->kind = JOB_DROP;
+	snprintf(j->dbname, sizeof j->dbname, "%s", dbname);
+	return run_sync(st, j);
+}
+
+void store__post(struct store *st, store_done_fn done, void *arg, int rv, const char *dbname)
+{
+	if (!st->async)
+		return; /* no loop: done was refused at submit; commit hooks have no thread */
+	struct cmpl *c = xmalloc(sizeof *c);
+	c->done = done;
+	c->arg = arg;
+	c->rv = rv;
+	if (dbname)
+		snprintf(c->dbname, sizeof c->dbname, "%s", dbname);
+	pthread_mutex_lock(&st->cmpl_mu);
+	if (st->cmpl_tail)
+		st->cmpl_tail->next = c;
+	else
+		st->cmpl_head = c;
+	st->cmpl_tail = c;
+	pthread_mutex_unlock(&st->cmpl_mu);
+	uv_async_send(st->async);
+}
+
+void store__drain_completions(struct store *st)
+{
+	for (;;) {
+		pthread_mutex_lock(&st->cmpl_mu);
+		struct cmpl *c = st->cmpl_head;
+		st->cmpl_head = st->cmpl_tail = NULL;
+		pthread_mutex_unlock(&st->cmpl_mu);
+		if (!c)
+			return;
+		while (c) {
+			struct cmpl *next = c->next;
+			if (c->done)
+				c->done(c->arg, c->rv);
+			else if (st->hook)
+				st->hook(c->dbname, st->hook_ud);
+			free(c);
+			c = next;
+		}
+	}
+}

@@ -1,0 +1,147 @@
+/* store_int.h - private declarations shared by the files of storage/ (never included outside
+ * storage/ except by its unit tests). The store is a set of actors (worker threads, actor.c),
+ * each owning a table of open databases (db.c); the key hierarchy (master key -> wrapped
+ * per-database keys) lives in keys.c, the pass-through VFS in vfs.c, the schemas and their
+ * migrations in schema.c. Completions travel back to the libuv loop through one uv_async_t and
+ * a mutex-protected MPSC queue (actor.c).
+ */
+#ifndef MR_STORE_INT_H
+#define MR_STORE_INT_H
+
+#include "store.h"
+#include <pthread.h>
+#include <sodium.h>
+
+#define STORE_COMPONENT "store"
+#define STORE_KEYBYTES 32
+/* Wrapped key file: 24-byte XChaCha20 nonce + 32-byte ciphertext + 16-byte Poly1305 tag. */
+#define STORE_NONCEBYTES 24
+#define STORE_TAGBYTES 16
+#define STORE_WRAPPED_LEN (STORE_NONCEBYTES + STORE_KEYBYTES + STORE_TAGBYTES)
+/* Open databases per actor before the least recently used idle one is closed: bounds file
+ * descriptors (3 per WAL database: db, -wal, -shm) and page-cache memory. */
+#define STORE_ACTOR_MAX_OPEN 64
+/* Cached prepared statements per database; a database uses a few dozen distinct SQL texts. */
+#define STORE_STMT_CACHE_MAX 128
+#define STORE_VFS_NAME "mrvfs"
+#define STORE_SQLITE_VERSION "3.15.2"
+
+enum job_kind { JOB_RUN, JOB_DROP };
+
+struct job_sync; /* store_run's rendezvous (actor.c) */
+
+struct job {
+	struct job *next;
+	enum job_kind kind;
+	char dbname[STORE_DBNAME_MAX];
+	int flags;
+	store_job_fn fn;
+	store_done_fn done;
+	void *arg;
+	struct job_sync *sync;
+};
+
+/* A completion posted to the loop: a done callback, or a commit-hook call. */
+struct cmpl {
+	struct cmpl *next;
+	store_done_fn done; /* NULL: commit hook for dbname */
+	void *arg;
+	int rv;
+	char dbname[STORE_DBNAME_MAX];
+};
+
+struct stmt_ent {
+	uint32_t hash;
+	char *sql;
+	sqlite3_stmt *stmt;
+};
+
+struct store_db {
+	struct store *st;
+	char name[STORE_DBNAME_MAX];
+	sqlite3 *sql;
+	bool in_tx;
+	uint64_t last_use; /* actor tick, for LRU */
+	struct stmt_ent *stmts;
+	size_t nstmts;
+};
+
+struct actor {
+	struct store *st;
+	unsigned idx;
+	pthread_t thr;
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	struct job *head, *tail;
+	bool stop, started;
+	struct store_db *dbs[STORE_ACTOR_MAX_OPEN];
+	size_t ndbs;
+	uint64_t tick;
+};
+
+struct store {
+	char *data_dir;
+	char *db_dir;
+	char *master_key_file;
+	uint8_t *mkey; /* STORE_KEYBYTES, sodium_malloc'd (guarded, locked) */
+	enum store_pwcost pwcost;
+	uv_loop_t *loop;
+	uv_async_t *async; /* NULL when loop is NULL; freed in its close callback */
+	pthread_mutex_t cmpl_mu;
+	struct cmpl *cmpl_head, *cmpl_tail;
+	struct actor *actors;
+	unsigned nactors;
+	store_commit_hook hook;
+	void *hook_ud;
+};
+
+/* keys.c */
+/* Wrap a database key under the master key; AD = database name. out gets STORE_WRAPPED_LEN. */
+void store__key_wrap(const uint8_t *mkey, const char *dbname, const uint8_t *dbkey,
+                     uint8_t out[STORE_WRAPPED_LEN]);
+/* Unwrap; MR_ECORRUPT when len is wrong, MR_EKEY when authentication fails (wrong master key,
+ * wrong name, or tampered file). dbkey gets STORE_KEYBYTES only on success. */
+int store__key_unwrap(const uint8_t *mkey, const char *dbname, const uint8_t *in, size_t len,
+                      uint8_t *dbkey);
+/* Write a small file atomically: <path>.tmp (0600) + fsync + rename + fsync(dir). 0 / MR_EIO. */
+int store__file_write_atomic(const char *path, const void *data, size_t len);
+/* Read a whole small file of at most cap bytes. MR_ENOTFOUND, MR_ETOOBIG, MR_EIO. */
+int store__file_read(const char *path, void *buf, size_t cap, size_t *len_r);
+/* Create a fresh key for dbname, wrap it and write <db_dir>/<dbname>.key. */
+int store__key_create(struct store *st, const char *dbname, uint8_t *dbkey);
+/* Read and unwrap <db_dir>/<dbname>.key. MR_ENOTFOUND, MR_EKEY, MR_ECORRUPT, MR_EIO. */
+int store__key_load(struct store *st, const char *dbname, uint8_t *dbkey);
+
+/* vfs.c: register "mrvfs" once (thread-safe). 0 or MR_EIO. */
+int store__vfs_register(void);
+
+/* db.c */
+/* Valid database name: 1..63 chars of [a-z0-9_], starting with a letter. */
+bool store__name_valid(const char *name);
+char *store__db_path(struct store *st, const char *dbname, const char *ext);
+/* Open (and with STORE_CREATE create) a database: key, validate, pragmas, schema. */
+int store__db_open(struct store *st, const char *dbname, int flags, struct store_db **db_r);
+void store__db_close(struct store_db **db);
+/* Apply the keyed-open sequence to an sqlite handle: sqlite3_key + validation SELECT. */
+int store__db_key(sqlite3 *sql, const uint8_t *dbkey);
+
+/* schema.c: create or migrate the schema of db (by its name); runs its own transaction. */
+int store__schema_apply(struct store_db *db);
+
+/* actor.c */
+int store__actors_start(struct store *st);
+/* Finish queued jobs, stop and join the threads, close their databases. */
+void store__actors_stop(struct store *st);
+/* Queue a completion for the loop (commit hook when done == NULL). */
+void store__post(struct store *st, store_done_fn done, void *arg, int rv, const char *dbname);
+/* Run every queued completion now (loop thread, or store_close). */
+void store__drain_completions(struct store *st);
+
+/* mailbox.c: create the default folders of a new account database (inside a transaction). */
+int store__mbox_init(struct store_db *db);
+
+/* Helpers for functions that run "their own transaction" unless one is already open. */
+int store__tx_auto_begin(struct store_db *db, bool *own_r);
+int store__tx_auto_end(struct store_db *db, bool own, int rv);
+
+#endif

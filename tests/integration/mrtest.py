@@ -1,0 +1,790 @@
+"""mrtest.py - harness for the mailraft integration tests (stdlib only, /usr/bin/python3).
+
+A Node object owns one real mailraftd process: it picks free loopback ports, writes a config
+file into a fresh temporary directory, starts the daemon with its log captured to a file (shown
+when a test fails), waits for the "ready" log line and for every listener to accept, runs
+mailraftctl against the admin socket, and stops the daemon (SIGTERM, then SIGKILL after a
+timeout), checking that it exited 0 and that no sanitizer report appeared in its log. The tiny
+runner (main) runs the test_* functions of a test file in order, each under an alarm, prints
+"ok NAME" / "FAIL NAME", and ends with exactly "N passed, N failed" (exit 1 on any failure).
+Helpers cover raw line-oriented sessions, smtplib/imaplib/poplib connections, swaks and curl.
+"""
+import argparse
+import hashlib
+import imaplib
+import json
+import os
+import poplib
+import re
+import secrets
+import shutil
+import signal
+import smtplib
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+HOST = "127.0.0.1"
+SOCK_TIMEOUT = 20          # every client socket
+START_TIMEOUT = 60         # daemon start under sanitizers
+STOP_TIMEOUT = 20          # SIGTERM -> SIGKILL
+TEST_TIMEOUT = 90          # one test function
+FILE_BUDGET = 300          # one test file, all tests
+
+socket.setdefaulttimeout(SOCK_TIMEOUT)
+
+SANITIZER_PATTERNS = (
+	"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+	"SUMMARY: UndefinedBehaviorSanitizer", "ERROR: ThreadSanitizer",
+)
+
+ARGS = None  # parsed command line (bin_dir, keep, verbose, only)
+
+
+class TestTimeout(Exception):
+	pass
+
+
+class Fail(AssertionError):
+	pass
+
+
+# ---------------------------------------------------------------- assertions
+
+def check(cond, msg="check failed"):
+	if not cond:
+		raise Fail(msg)
+
+
+def eq(got, want, what="value"):
+	if got != want:
+		raise Fail("%s: expected %r, got %r" % (what, want, got))
+
+
+def contains(hay, needle, what="output"):
+	if needle not in hay:
+		h = hay if len(hay) < 2000 else hay[:2000] + (b"..." if isinstance(hay, bytes) else "...")
+		raise Fail("%s: %r not found in %r" % (what, needle, h))
+
+
+def wait_for(fn, timeout=10.0, interval=0.1, what="condition"):
+	"""Poll fn() until it returns a true value; return it, or raise Fail after timeout."""
+	end = time.monotonic() + timeout
+	last_exc = None
+	while True:
+		try:
+			v = fn()
+			if v:
+				return v
+		except Exception as e:  # noqa: BLE001 - retried, reported on timeout
+			last_exc = e
+		if time.monotonic() > end:
+			raise Fail("timed out waiting for %s%s" % (what, (": last error %r" % last_exc) if last_exc else ""))
+		time.sleep(interval)
+
+
+def rand_token(n=12):
+	return secrets.token_hex(n)
+
+
+# ---------------------------------------------------------------- ports, TLS
+
+_given_ports = set()
+
+
+def free_ports(n):
+	"""n distinct free loopback ports, never handed out twice by this process."""
+	socks, ports = [], []
+	try:
+		while len(ports) < n:
+			s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+			s.bind((HOST, 0))
+			socks.append(s)
+			p = s.getsockname()[1]
+			if p not in _given_ports:
+				_given_ports.add(p)
+				ports.append(p)
+	finally:
+		for s in socks:
+			s.close()
+	return ports
+
+
+def free_port():
+	return free_ports(1)[0]
+
+
+def port_open(port, host=HOST):
+	try:
+		s = socket.create_connection((host, port), timeout=2)
+		s.close()
+		return True
+	except OSError:
+		return False
+
+
+def tls_ctx(cafile=None):
+	"""A client TLS context: verifying against cafile if given, else not verifying."""
+	if cafile:
+		ctx = ssl.create_default_context(cafile=cafile)
+		return ctx
+	ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+	ctx.check_hostname = False
+	ctx.verify_mode = ssl.CERT_NONE
+	return ctx
+
+
+# ---------------------------------------------------------------- messages
+
+def make_message(subject, body, frm="sender@remote.test", to="rcpt@example.test", headers=None):
+	"""RFC 5322 message as bytes with CRLF line ends (body lines may be str or bytes)."""
+	lines = [
+		"From: <%s>" % frm,
+		"To: <%s>" % to,
+		"Subject: %s" % subject,
+		"Date: Mon, 23 Nov 2026 12:00:00 +0000",
+		"Message-ID: <%s@remote.test>" % rand_token(8),
+		"MIME-Version: 1.0",
+		"Content-Type: text/plain; charset=utf-8",
+	]
+	for k, v in (headers or {}).items():
+		lines.append("%s: %s" % (k, v))
+	out = "\r\n".join(lines).encode() + b"\r\n\r\n"
+	if isinstance(body, str):
+		body = body.encode()
+	body = body.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+	if not body.endswith(b"\r\n"):
+		body += b"\r\n"
+	return out + body
+
+
+def split_prefix_headers(stored, sent):
+	"""stored must end with sent; return the prefix (trace headers the server added)."""
+	if not stored.endswith(sent):
+		raise Fail("stored message does not end with the sent message:\n--- stored ---\n%r\n--- sent ---\n%r"
+			% (stored[:3000], sent[:3000]))
+	return stored[:len(stored) - len(sent)]
+
+
+HEADER_LINE = re.compile(rb"^([!-9;-~]+:|[ \t])")
+
+
+def check_trace_prefix(prefix):
+	"""The prefix a server prepends must start with Received: and consist of header lines only."""
+	check(prefix.startswith(b"Received:"), "stored message should begin with a Received header, got %r" % prefix[:200])
+	check(prefix.endswith(b"\r\n"), "trace prefix must end with CRLF: %r" % prefix[-50:])
+	for line in prefix[:-2].split(b"\r\n"):
+		check(HEADER_LINE.match(line) is not None, "non-header line in trace prefix: %r" % line)
+
+
+# ---------------------------------------------------------------- raw line client
+
+class Line:
+	"""A raw CRLF line session over TCP (optionally implicit TLS) for protocol-level tests."""
+
+	def __init__(self, port, tls=False, timeout=SOCK_TIMEOUT, host=HOST):
+		self.sock = socket.create_connection((host, port), timeout=timeout)
+		if tls:
+			self.sock = tls_ctx().wrap_socket(self.sock, server_hostname="localhost")
+		self.buf = b""
+		self.closed = False
+
+	def send(self, data):
+		if isinstance(data, str):
+			data = data.encode()
+		self.sock.sendall(data)
+
+	def cmd(self, line):
+		self.send((line.encode() if isinstance(line, str) else line) + b"\r\n")
+
+	def readline(self):
+		"""One line without CRLF, or None on EOF/reset."""
+		while b"\n" not in self.buf:
+			try:
+				d = self.sock.recv(65536)
+			except (ConnectionResetError, BrokenPipeError, ssl.SSLError):
+				d = b""
+			if not d:
+				self.closed = True
+				if self.buf:
+					b, self.buf = self.buf, b""
+					return b
+				return None
+			self.buf += d
+		line, self.buf = self.buf.split(b"\n", 1)
+		return line.rstrip(b"\r")
+
+	def smtp_reply(self):
+		"""(code, [lines]) of one SMTP reply; (None, lines) on EOF."""
+		lines = []
+		while True:
+			ln = self.readline()
+			if ln is None:
+				return None, lines
+			lines.append(ln)
+			if len(ln) < 4 or ln[3:4] != b"-":
+				try:
+					return int(ln[:3]), lines
+				except ValueError:
+					return None, lines
+
+	def imap_until_tagged(self, tag):
+		"""Lines until the tagged response for tag (inclusive), a "+" continuation request
+		(the server then waits for us), or EOF."""
+		lines = []
+		t = tag.encode() + b" "
+		while True:
+			ln = self.readline()
+			if ln is None:
+				return lines
+			lines.append(ln)
+			if ln.startswith(t) or ln.startswith(b"+"):
+				return lines
+
+	def wait_closed(self, timeout=10):
+		"""True if the peer closes the connection within timeout (draining any data)."""
+		self.sock.settimeout(timeout)
+		end = time.monotonic() + timeout
+		try:
+			while time.monotonic() < end:
+				d = self.sock.recv(65536)
+				if not d:
+					return True
+		except (ConnectionResetError, BrokenPipeError, ssl.SSLError, OSError) as e:
+			if isinstance(e, socket.timeout):
+				return False
+			return True
+		return False
+
+	def close(self):
+		try:
+			self.sock.close()
+		except OSError:
+			pass
+
+
+# ---------------------------------------------------------------- the daemon
+
+class Node:
+	"""One mailraftd under test, in its own temporary directory."""
+
+	def __init__(self, name="node", conf=None, root=None, env=None):
+		self.bin_dir = ARGS.bin_dir
+		self.daemon = os.path.join(self.bin_dir, "node", "mailraftd")
+		self.ctl_bin = os.path.join(self.bin_dir, "ctl", "mailraftctl")
+		self.root = root or tempfile.mkdtemp(prefix="mrtest-%s-" % name)
+		self.data_dir = os.path.join(self.root, "data")
+		os.makedirs(self.data_dir, exist_ok=True)
+		self.config_path = os.path.join(self.root, "mailraftd.conf")
+		self.log_path = os.path.join(self.root, "daemon.log")
+		self.ports = dict(zip(("smtp", "imap", "imaps", "pop3", "pop3s"), free_ports(5)))
+		self.conf = {
+			"hostname": "mx.example.test",
+			"data_dir": self.data_dir,
+			"password_cost": "min",
+			"storage_threads": "2",
+			"smtp_timeout": "60",
+			"pop3_timeout": "600",
+			"imap_idle_timeout": "1800",
+			"user": _username(),
+		}
+		for k, p in self.ports.items():
+			self.conf["%s_listen" % k] = "%s:%d" % (HOST, p)
+		if os.environ.get("MRTEST_LOG_LEVEL"):
+			self.conf["log_level"] = os.environ["MRTEST_LOG_LEVEL"]
+		self.conf.update(conf or {})
+		self.env = dict(env or {})
+		self.proc = None
+		self.logf = None
+		self.starts = 0
+		self.problems = []   # sanitizer reports / unclean exits found at stop
+
+	# paths
+	@property
+	def admin_socket(self):
+		return self.conf.get("admin_socket") or os.path.join(self.data_dir, "admin.sock")
+
+	@property
+	def cert_path(self):
+		return self.conf.get("tls_cert") or os.path.join(self.data_dir, "tls", "cert.pem")
+
+	def write_config(self):
+		with open(self.config_path, "w") as f:
+			f.write("# written by tests/integration/mrtest.py\n")
+			for k, v in self.conf.items():
+				f.write("%s = %s\n" % (k, v))
+
+	def _env(self, extra=None):
+		e = dict(os.environ)
+		e.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+		e.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+		e.update(self.env)
+		e.update(extra or {})
+		return e
+
+	def log_text(self):
+		try:
+			with open(self.log_path, "rb") as f:
+				return f.read().decode("utf-8", "replace")
+		except OSError:
+			return ""
+
+	def log_tail(self, n=40):
+		return "\n".join(self.log_text().splitlines()[-n:])
+
+	def start(self, wait=True, env=None):
+		check(os.access(self.daemon, os.X_OK), "daemon not built: %s" % self.daemon)
+		self.write_config()
+		self.starts += 1
+		self.logf = open(self.log_path, "ab")
+		self.logf.write(("\n===== mrtest: start #%d =====\n" % self.starts).encode())
+		self.logf.flush()
+		self._log_offset = self.logf.tell()
+		self.proc = subprocess.Popen([self.daemon, "--config", self.config_path],
+			stdin=subprocess.DEVNULL, stdout=self.logf, stderr=subprocess.STDOUT,
+			env=self._env(env), start_new_session=True, preexec_fn=_die_with_parent)
+		if wait:
+			self.wait_ready()
+		return self
+
+	def _log_since_start(self):
+		try:
+			with open(self.log_path, "rb") as f:
+				f.seek(self._log_offset)
+				return f.read().decode("utf-8", "replace")
+		except OSError:
+			return ""
+
+	def wait_ready(self, timeout=START_TIMEOUT):
+		end = time.monotonic() + timeout
+		while True:
+			rc = self.proc.poll()
+			if rc is not None:
+				raise Fail("mailraftd exited with %d during start-up; log:\n%s" % (rc, self.log_tail(60)))
+			if "ready" in self._log_since_start():
+				break
+			if time.monotonic() > end:
+				raise Fail("mailraftd printed no 'ready' line within %ds; log:\n%s" % (timeout, self.log_tail(60)))
+			time.sleep(0.05)
+		for name, port in self.ports.items():
+			if not self.conf.get("%s_listen" % name):
+				continue
+			wait_for(lambda: port_open(port), timeout=10, what="%s port %d to accept" % (name, port))
+		wait_for(lambda: os.path.exists(self.admin_socket), timeout=10, what="admin socket %s" % self.admin_socket)
+
+	def running(self):
+		return self.proc is not None and self.proc.poll() is None
+
+	def stop(self, timeout=STOP_TIMEOUT):
+		"""SIGTERM, wait, SIGKILL on timeout. Returns the exit code; records problems."""
+		if self.proc is None:
+			return None
+		p, self.proc = self.proc, None
+		if p.poll() is None:
+			p.send_signal(signal.SIGTERM)
+			try:
+				p.wait(timeout)
+			except subprocess.TimeoutExpired:
+				self.problems.append("mailraftd did not exit within %ds of SIGTERM (killed)" % timeout)
+				os.killpg(p.pid, signal.SIGKILL)
+				p.wait(10)
+		rc = p.returncode
+		if self.logf:
+			self.logf.close()
+			self.logf = None
+		if rc != 0:
+			self.problems.append("mailraftd exited with %r after SIGTERM (start #%d)" % (rc, self.starts))
+		self.scan_sanitizers()
+		return rc
+
+	def kill(self):
+		if self.proc is not None and self.proc.poll() is None:
+			try:
+				os.killpg(self.proc.pid, signal.SIGKILL)
+			except ProcessLookupError:
+				pass
+			self.proc.wait(10)
+		self.proc = None
+		if self.logf:
+			self.logf.close()
+			self.logf = None
+
+	def scan_sanitizers(self):
+		text = self.log_text()
+		for pat in SANITIZER_PATTERNS:
+			if pat in text:
+				i = text.index(pat)
+				self.problems.append("sanitizer report in daemon log:\n" + text[max(0, i - 200):i + 3000])
+				break
+
+	def run_once(self, timeout=60, env=None):
+		"""Start the daemon expecting it to exit by itself: (rc, output of this run)."""
+		self.write_config()
+		self.starts += 1
+		with open(self.log_path, "ab") as lf:
+			lf.write(("\n===== mrtest: run_once #%d =====\n" % self.starts).encode())
+		r = subprocess.run([self.daemon, "--config", self.config_path], stdin=subprocess.DEVNULL,
+			stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self._env(env), timeout=timeout)
+		out = r.stdout.decode("utf-8", "replace")
+		with open(self.log_path, "ab") as lf:
+			lf.write(r.stdout)
+		return r.returncode, out
+
+	def cleanup(self):
+		self.kill()
+		if not ARGS.keep:
+			shutil.rmtree(self.root, ignore_errors=True)
+
+	# admin
+	def ctl(self, *args, json_out=False, check_rc=True, timeout=30, socket_path=None):
+		"""Run mailraftctl; returns CompletedProcess with text stdout/stderr."""
+		cmd = [self.ctl_bin, "--socket", socket_path or self.admin_socket]
+		if json_out:
+			cmd.append("--json")
+		cmd += [str(a) for a in args]
+		r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout,
+			env=self._env())
+		r.stdout = r.stdout.decode("utf-8", "replace")
+		r.stderr = r.stderr.decode("utf-8", "replace")
+		if check_rc and r.returncode != 0:
+			raise Fail("mailraftctl %s -> rc %d\nstdout: %s\nstderr: %s" % (" ".join(cmd[3:]), r.returncode, r.stdout, r.stderr))
+		return r
+
+	def ctl_json(self, *args):
+		r = self.ctl(*args, json_out=True)
+		try:
+			return json.loads(r.stdout)
+		except ValueError as e:
+			raise Fail("mailraftctl --json %s: output is not JSON (%s): %r" % (" ".join(args), e, r.stdout[:500]))
+
+	def add_domain(self, d):
+		self.ctl("domain", "add", d)
+
+	def add_account(self, addr, pw):
+		self.ctl("account", "add", addr, "--password", pw)
+
+	# clients
+	def smtp(self, starttls=False):
+		s = smtplib.SMTP(HOST, self.ports["smtp"], local_hostname="client.test", timeout=SOCK_TIMEOUT)
+		s.ehlo()
+		if starttls:
+			s.starttls(context=tls_ctx())
+			s.ehlo()
+		return s
+
+	def send(self, frm, rcpts, msg, starttls=False):
+		"""smtplib delivery; returns the refused dict (empty = all accepted)."""
+		s = self.smtp(starttls)
+		try:
+			return s.sendmail(frm, rcpts, msg)
+		finally:
+			try:
+				s.quit()
+			except Exception:  # noqa: BLE001
+				s.close()
+
+	def imap(self, user=None, pw=None, mode="imaps"):
+		if mode == "imaps":
+			m = imaplib.IMAP4_SSL(HOST, self.ports["imaps"], ssl_context=tls_ctx(), timeout=SOCK_TIMEOUT)
+		else:
+			m = imaplib.IMAP4(HOST, self.ports["imap"], timeout=SOCK_TIMEOUT)
+			if mode == "starttls":
+				m.starttls(ssl_context=tls_ctx())
+		if user is not None:
+			m.login(user, pw)
+		return m
+
+	def pop3(self, user=None, pw=None, mode="pop3s"):
+		if mode == "pop3s":
+			p = poplib.POP3_SSL(HOST, self.ports["pop3s"], context=tls_ctx(), timeout=SOCK_TIMEOUT)
+		else:
+			p = poplib.POP3(HOST, self.ports["pop3"], timeout=SOCK_TIMEOUT)
+			if mode == "stls":
+				p.stls(context=tls_ctx())
+		if user is not None:
+			p.user(user)
+			p.pass_(pw)
+		return p
+
+
+def _die_with_parent():
+	"""preexec_fn: the daemon gets SIGKILL if the test process dies (ctest timeout, ^C)."""
+	try:
+		import ctypes
+		libc = ctypes.CDLL(None, use_errno=True)
+		libc.prctl(1, signal.SIGKILL, 0, 0, 0)   # PR_SET_PDEATHSIG
+	except Exception:  # noqa: BLE001
+		pass
+
+
+def _username():
+	import pwd
+	return pwd.getpwuid(os.getuid()).pw_name
+
+
+# ---------------------------------------------------------------- IMAP helpers
+
+def flat(data):
+	"""imaplib response data (bytes and tuples) flattened to one bytes value."""
+	out = b""
+	for d in data or []:
+		if isinstance(d, tuple):
+			out += b"".join(x for x in d if isinstance(x, bytes))
+		elif isinstance(d, bytes):
+			out += d
+	return out
+
+
+def quiet_close(m):
+	"""Drop an imaplib connection without raising (it may already be logged out)."""
+	if getattr(m, "state", None) == "LOGOUT":
+		return
+	try:
+		m.shutdown()
+	except Exception:  # noqa: BLE001
+		pass
+
+
+def imap_ok(resp, what):
+	typ, data = resp
+	if typ != "OK":
+		raise Fail("IMAP %s: %s %r" % (what, typ, data))
+	return data
+
+
+def imap_uids(m, criteria="ALL"):
+	data = imap_ok(m.uid("SEARCH", criteria), "UID SEARCH " + criteria)
+	return [int(x) for x in b" ".join(d for d in data if d).split()]
+
+
+def imap_body(m, uid, section="BODY.PEEK[]"):
+	"""The literal of a UID FETCH of one body section."""
+	data = imap_ok(m.uid("FETCH", str(uid), "(%s)" % section), "UID FETCH %s" % uid)
+	for d in data:
+		if isinstance(d, tuple):
+			return d[1]
+	mm = re.search(rb'BODY\[[^\]]*\](?:<\d+>)? (NIL|"((?:[^"\\]|\\.)*)")', flat(data))
+	if mm:  # small sections may come as a quoted string
+		return b"" if mm.group(1) == b"NIL" else re.sub(rb"\\(.)", rb"\1", mm.group(2))
+	raise Fail("UID FETCH %s %s returned no literal: %r" % (uid, section, data))
+
+
+def imap_list(m):
+	"""[(flags_lower_set, name)] from LIST "" "*"."""
+	data = imap_ok(m.list(), "LIST")
+	out = []
+	pat = re.compile(rb'^\((?P<flags>[^)]*)\) (?:"(?:[^"\\]|\\.)*"|NIL) (?P<name>.+)$')
+	i = 0
+	items = list(data)
+	while i < len(items):
+		d = items[i]
+		if isinstance(d, tuple):  # name sent as a literal
+			head, name = d
+			mm = re.match(rb'^\((?P<flags>[^)]*)\)', head)
+			out.append((set(mm.group("flags").decode().lower().split()), name.decode()))
+		elif d:
+			mm = pat.match(d)
+			check(mm is not None, "unparsable LIST line %r" % d)
+			name = mm.group("name")
+			if name.startswith(b'"'):
+				name = name[1:-1].replace(b'\\"', b'"').replace(b"\\\\", b"\\")
+			out.append((set(mm.group("flags").decode().lower().split()), name.decode()))
+		i += 1
+	return out
+
+
+def wait_imap_count(node, user, pw, n, mailbox="INBOX", timeout=10):
+	"""Wait until mailbox holds at least n messages (delivery is committed before 250, but be safe)."""
+	def probe():
+		m = node.imap(user, pw)
+		try:
+			typ, data = m.select(mailbox, readonly=True)
+			return typ == "OK" and int(data[0]) >= n
+		finally:
+			m.logout()
+	return wait_for(probe, timeout=timeout, what="%d message(s) in %s of %s" % (n, mailbox, user))
+
+
+# ---------------------------------------------------------------- external tools
+
+def run_tool(cmd, timeout=60, input_bytes=None):
+	r = subprocess.run(cmd, input=input_bytes, capture_output=True, timeout=timeout,
+		stdin=None if input_bytes is not None else subprocess.DEVNULL)
+	return r
+
+
+def swaks(node, frm, to, data_file=None, tls=False, extra=None, timeout=60):
+	cmd = ["swaks", "--server", HOST, "--port", str(node.ports["smtp"]), "--ehlo", "client.test",
+		"--from", frm, "--to", to, "--timeout", "30"]
+	if data_file:
+		cmd += ["--data", data_file]
+	if tls:
+		cmd += ["--tls"]
+	cmd += extra or []
+	return run_tool(cmd, timeout=timeout)
+
+
+def curl(args, timeout=60):
+	"""curl -sS with a bounded run time; returns CompletedProcess (bytes)."""
+	cmd = ["curl", "-sS", "--max-time", str(timeout - 5), "--connect-timeout", "10"] + args
+	env_clean = dict(os.environ)
+	r = subprocess.run(cmd, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL, env=env_clean)
+	return r
+
+
+def tree_files(root):
+	"""Every path under root (relative) -> 'file'|'dir'|'other'."""
+	out = {}
+	for dp, dns, fns in os.walk(root):
+		for d in dns:
+			out[os.path.relpath(os.path.join(dp, d), root)] = "dir"
+		for fn in fns:
+			p = os.path.join(dp, fn)
+			out[os.path.relpath(p, root)] = "file" if os.path.isfile(p) and not os.path.islink(p) else "other"
+	return out
+
+
+def tree_hashes(root):
+	h = {}
+	for rel, kind in tree_files(root).items():
+		if kind == "file":
+			with open(os.path.join(root, rel), "rb") as f:
+				h[rel] = hashlib.sha256(f.read()).hexdigest()
+		else:
+			h[rel] = kind
+	return h
+
+
+# ---------------------------------------------------------------- runner
+
+def parse_args(argv=None):
+	ap = argparse.ArgumentParser()
+	here = os.path.dirname(os.path.abspath(__file__))
+	ap.add_argument("--bin-dir", default=os.environ.get("MRTEST_BIN_DIR",
+		os.path.join(os.path.dirname(os.path.dirname(here)), "build-integ")))
+	ap.add_argument("--keep", action="store_true", help="keep temporary directories")
+	ap.add_argument("-k", dest="only", default=None, help="run only tests whose name contains this")
+	return ap.parse_args(argv)
+
+
+def _alarm(signum, frame):
+	raise TestTimeout("test exceeded its time limit")
+
+
+def _terminated(signum, frame):
+	raise KeyboardInterrupt("terminated by signal %d" % signum)
+
+
+def main(namespace, setup=None, teardown=None):
+	"""Run every test_* function of namespace (in definition order). Each gets one Env, filled in
+	first by setup(env) (which typically creates and starts nodes with env.new_node)."""
+	global ARGS
+	ARGS = parse_args()
+	tests = [(n, f) for n, f in namespace.items() if n.startswith("test_") and callable(f)]
+	if ARGS.only:
+		tests = [(n, f) for n, f in tests if ARGS.only in n]
+	signal.signal(signal.SIGALRM, _alarm)
+	signal.signal(signal.SIGTERM, _terminated)
+	deadline = time.monotonic() + FILE_BUDGET
+	passed = failed = 0
+	env = Env()
+	t0 = time.monotonic()
+
+	def report_fail(name, exc_text):
+		print("FAIL %s" % name)
+		print("    " + exc_text.rstrip().replace("\n", "\n    "))
+		sys.stdout.flush()
+
+	try:
+		if setup is not None:
+			signal.alarm(START_TIMEOUT + 60)
+			try:
+				setup(env)
+			finally:
+				signal.alarm(0)
+		for name, fn in tests:
+			left = int(deadline - time.monotonic())
+			if left <= 0:
+				report_fail(name, "not run: file time budget of %ds exhausted" % FILE_BUDGET)
+				failed += 1
+				continue
+			signal.alarm(max(1, min(TEST_TIMEOUT, left)))
+			ts = time.monotonic()
+			try:
+				fn(env)
+				signal.alarm(0)
+				print("ok %s (%.1fs)" % (name, time.monotonic() - ts))
+				passed += 1
+			except BaseException as e:  # noqa: BLE001
+				signal.alarm(0)
+				if isinstance(e, KeyboardInterrupt):
+					raise
+				text = traceback.format_exc()
+				for n in _nodes_of(env):
+					if n.log_text():
+						text += "\n--- daemon log tail (%s) ---\n%s" % (n.root, n.log_tail(30))
+				report_fail(name, text)
+				failed += 1
+			sys.stdout.flush()
+	except BaseException as e:  # setup failure or interrupted
+		signal.alarm(0)
+		text = traceback.format_exc()
+		for n in _nodes_of(env):
+			text += "\n--- daemon log tail ---\n" + n.log_tail(60)
+		report_fail("interrupted" if isinstance(e, KeyboardInterrupt) else "setup", text)
+		failed += 1 + max(0, len(tests) - passed - failed)
+	finally:
+		signal.alarm(0)
+		nodes = _nodes_of(env)
+		try:
+			if teardown is not None and env is not None:
+				teardown(env)
+		except Exception:  # noqa: BLE001
+			report_fail("teardown", traceback.format_exc())
+			failed += 1
+		for n in nodes:
+			if n.proc is not None:
+				n.stop()
+			else:
+				n.scan_sanitizers()
+			if n.problems:
+				report_fail("daemon_health (%s)" % n.root, "\n".join(n.problems))
+				failed += 1
+			else:
+				passed += 1
+				print("ok daemon_health")
+			n.cleanup()
+	print("# %.1fs" % (time.monotonic() - t0))
+	print("%d passed, %d failed" % (passed, failed))
+	sys.stdout.flush()
+	sys.exit(1 if failed else 0)
+
+
+def _nodes_of(env):
+	"""Nodes reachable from the setup env: a Node, a dict/obj with .nodes, or attribute node."""
+	if env is None:
+		return []
+	if isinstance(env, Node):
+		return [env]
+	ns = getattr(env, "nodes", None)
+	if ns:
+		return list(ns)
+	n = getattr(env, "node", None)
+	return [n] if isinstance(n, Node) else []
+
+
+class Env:
+	"""A bag of values for tests; .nodes lists every Node the runner must stop and check."""
+
+	def __init__(self, **kw):
+		self.nodes = []
+		self.__dict__.update(kw)
+
+	def new_node(self, *a, **kw):
+		n = Node(*a, **kw)
+		self.nodes.append(n)
+		return n

@@ -1,0 +1,318 @@
+"""test_ctl.py - mailraftctl against a real mailraftd: domain/account/alias add, list (human and
+--json, parsed with json.loads), rm; the sysexits codes of ctl/mailraftctl.8.md (64 usage,
+65 bad data / domain in use, 67 not found, 69 unreachable, 73 already exists); account
+passwd (old password refused, new one accepted over IMAP and POP3), --password-stdin and a
+generated password; every change is checked through the mail protocols as well; the admin
+socket is 0600 and refuses other users."""
+import imaplib
+import json
+import os
+import poplib
+import smtplib
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mrtest  # noqa: E402
+from mrtest import check, eq, contains, make_message  # noqa: E402
+
+D1 = "ctl-one.test"
+D2 = "ctl-two.test"
+
+
+def setup(env):
+	n = env.new_node("ctl")
+	env.node = n
+	n.start()
+
+
+def strings(obj):
+	"""Every string (keys and values) inside a parsed JSON document."""
+	out = []
+	if isinstance(obj, str):
+		out.append(obj)
+	elif isinstance(obj, dict):
+		for k, v in obj.items():
+			out.append(k)
+			out += strings(v)
+	elif isinstance(obj, list):
+		for v in obj:
+			out += strings(v)
+	return out
+
+
+def is_sysexit(rc):
+	return 64 <= rc <= 78
+
+
+def fails(env, *args, want=None):
+	r = env.node.ctl(*args, check_rc=False)
+	check(r.returncode != 0, "mailraftctl %s should fail; stdout %r" % (" ".join(args), r.stdout))
+	check(is_sysexit(r.returncode), "mailraftctl %s: exit %d is not a sysexits code" % (" ".join(args), r.returncode))
+	if want is not None:
+		eq(r.returncode, want, "exit code of mailraftctl %s (stderr %r)" % (" ".join(args), r.stderr))
+	check(r.stderr.strip() != "", "mailraftctl %s: no error message on stderr" % " ".join(args))
+	return r
+
+
+def can_login(env, user, pw):
+	m = env.node.imap()
+	try:
+		m.login(user, pw)
+		m.logout()
+		return True
+	except imaplib.IMAP4.error:
+		return False
+	finally:
+		mrtest.quiet_close(m)
+
+
+def rcpt_code(env, addr):
+	s = env.node.smtp()
+	try:
+		s.mail("sender@remote.test")
+		return s.rcpt(addr)[0]
+	finally:
+		s.close()
+
+
+def test_domain_add_list_rm(env):
+	n = env.node
+	n.ctl("domain", "add", D1)
+	n.ctl("domain", "add", D2)
+	out = n.ctl("domain", "list").stdout
+	contains(out, D1, "domain list")
+	contains(out, D2, "domain list")
+	doc = n.ctl_json("domain", "list")
+	check(isinstance(doc, dict) and doc.get("ok") is True and isinstance(doc.get("rows"), list),
+		"domain list --json shape {ok, rows}: %r" % doc)
+	s = strings(doc)
+	check(D1 in s and D2 in s, "domain list --json: %r" % doc)
+	n.ctl("domain", "rm", D2)
+	check(D2 not in n.ctl("domain", "list").stdout, "removed domain still listed")
+	check(D2 not in strings(n.ctl_json("domain", "list")), "removed domain still in --json")
+	check(D1 in strings(n.ctl_json("domain", "list")), "the other domain is kept")
+	# domain names are case-insensitive
+	r = n.ctl("domain", "add", D1.upper(), check_rc=False)
+	check(r.returncode != 0, "adding %s again in upper case must fail" % D1.upper())
+
+
+def test_domain_errors(env):
+	fails(env, "domain", "add", D1, want=73)                  # duplicate
+	fails(env, "domain", "rm", "never-added.test", want=67)   # unknown
+	fails(env, "domain", "add", "not a domain!", want=65)
+	fails(env, "domain", "add", "-bad-.test", want=65)
+	fails(env, "domain", "add", "a" * 64 + ".test", want=65)
+	fails(env, "domain", "add", want=64)
+
+
+def test_domain_in_use(env):
+	n = env.node
+	n.ctl("domain", "add", "busy.test")
+	n.ctl("account", "add", "u@busy.test", "--password", "busy-pw-1")
+	fails(env, "domain", "rm", "busy.test", want=65)
+	check("busy.test" in strings(n.ctl_json("domain", "list")), "domain removed while in use")
+	check(can_login(env, "u@busy.test", "busy-pw-1"), "account of a domain in use")
+	n.ctl("account", "rm", "u@busy.test")
+	n.ctl("domain", "rm", "busy.test")
+	check("busy.test" not in strings(n.ctl_json("domain", "list")), "domain kept after rm")
+
+
+def test_account_add_list_rm(env):
+	n = env.node
+	a = "kim@" + D1
+	n.ctl("account", "add", a, "--password", "kim-pw-1")
+	contains(n.ctl("account", "list").stdout, a, "account list")
+	doc = n.ctl_json("account", "list")
+	check(a in strings(doc), "account list --json: %r" % doc)
+	for v in strings(doc):
+		check("kim-pw-1" not in v, "password shown by account list --json")
+	check("kim-pw-1" not in n.ctl("account", "list").stdout, "password shown by account list")
+	check(can_login(env, a, "kim-pw-1"), "new account can log in over IMAP")
+	eq(rcpt_code(env, a), 250, "RCPT to the new account")
+	eq(n.send("sender@remote.test", [a], make_message("to-kim", "hello kim\n")), {}, "delivery")
+	mrtest.wait_imap_count(n, a, "kim-pw-1", 1)
+	n.ctl("account", "rm", a)
+	check(a not in n.ctl("account", "list").stdout, "removed account still listed")
+	check(a not in strings(n.ctl_json("account", "list")), "removed account in --json")
+	check(not can_login(env, a, "kim-pw-1"), "removed account can still log in")
+	eq(rcpt_code(env, a), 550, "RCPT to a removed account")
+
+
+def test_account_errors(env):
+	n = env.node
+	fails(env, "account", "add", "x@unknown-domain.test", "--password", "pw-123456", want=67)
+	n.ctl("account", "add", "lee@" + D1, "--password", "lee-pw-1")
+	fails(env, "account", "add", "lee@" + D1, "--password", "other-pw-1", want=73)
+	fails(env, "account", "add", "LEE@" + D1.upper(), "--password", "other-pw-1", want=73)
+	check(can_login(env, "lee@" + D1, "lee-pw-1"), "duplicate add must not change the password")
+	fails(env, "account", "add", "no-at-sign", "--password", "pw-123456", want=65)
+	fails(env, "account", "add", "two@@" + D1, "--password", "pw-123456", want=65)
+	fails(env, "account", "rm", "ghost@" + D1, want=67)
+	fails(env, "account", "passwd", "ghost@" + D1, "--password", "pw-123456", want=67)
+	fails(env, "account", "passwd", "lee@" + D1, want=64)
+	# --json errors: one object with ok=false and the exit status
+	r = n.ctl("account", "rm", "ghost@" + D1, json_out=True, check_rc=False)
+	eq(r.returncode, 67, "exit status with --json")
+	doc = json.loads(r.stdout)
+	check(doc.get("ok") is False and doc.get("exit") == 67 and "ghost@" in doc.get("error", ""),
+		"--json error object: %r" % doc)
+
+
+def test_account_generated_and_stdin_password(env):
+	n = env.node
+	doc = n.ctl_json("account", "add", "gen@" + D1)
+	pw = doc.get("password")
+	check(isinstance(pw, str) and len(pw) >= 16, "generated password in --json output: %r" % doc)
+	check(can_login(env, "gen@" + D1, pw), "login with the generated password")
+	r = subprocess.run([n.ctl_bin, "--socket", n.admin_socket, "account", "passwd", "gen@" + D1, "--password-stdin"],
+		input=b"stdin-pw-77\n", capture_output=True, timeout=30)
+	eq(r.returncode, 0, "passwd --password-stdin (stderr %r)" % r.stderr)
+	check(can_login(env, "gen@" + D1, "stdin-pw-77"), "login with the password read from stdin")
+	check(not can_login(env, "gen@" + D1, pw), "generated password still valid after passwd")
+	r = subprocess.run([n.ctl_bin, "--socket", n.admin_socket, "account", "passwd", "gen@" + D1, "--password-stdin"],
+		input=b"", capture_output=True, timeout=30)
+	eq(r.returncode, 65, "empty stdin password")
+
+
+def test_account_passwd(env):
+	n = env.node
+	a = "pat@" + D1
+	n.ctl("account", "add", a, "--password", "old-pw-1")
+	check(can_login(env, a, "old-pw-1"), "login with the initial password")
+	n.ctl("account", "passwd", a, "--password", "new-pw-2")
+	check(not can_login(env, a, "old-pw-1"), "old password still accepted over IMAP after passwd")
+	check(can_login(env, a, "new-pw-2"), "new password refused over IMAP after passwd")
+	p = n.pop3()
+	try:
+		p.user(a)
+		try:
+			p.pass_("old-pw-1")
+			raise mrtest.Fail("old password accepted over POP3")
+		except poplib.error_proto:
+			pass
+		p.user(a)
+		p.pass_("new-pw-2")
+		p.quit()
+	finally:
+		p.close()
+
+
+def test_alias_add_list_rm(env):
+	n = env.node
+	n.ctl("account", "add", "ann@" + D1, "--password", "ann-pw-1")
+	n.ctl("account", "add", "ben@" + D1, "--password", "ben-pw-1")
+	al = "both@" + D1
+	n.ctl("alias", "add", al, "ann@" + D1)
+	n.ctl("alias", "add", al, "ben@" + D1)
+	out = n.ctl("alias", "list").stdout
+	contains(out, al, "alias list")
+	contains(out, "ann@" + D1, "alias list targets")
+	contains(out, "ben@" + D1, "alias list targets")
+	s = strings(n.ctl_json("alias", "list"))
+	check(al in s and "ann@" + D1 in s and "ben@" + D1 in s, "alias list --json: %r" % s)
+	subj = "alias-" + mrtest.rand_token(3)
+	eq(n.send("sender@remote.test", [al], make_message(subj, "to both\n")), {}, "alias delivery")
+	mrtest.wait_imap_count(n, "ann@" + D1, "ann-pw-1", 1)
+	mrtest.wait_imap_count(n, "ben@" + D1, "ben-pw-1", 1)
+	# remove one target
+	n.ctl("alias", "rm", al, "ben@" + D1)
+	s = strings(n.ctl_json("alias", "list"))
+	check(al in s and "ann@" + D1 in s and "ben@" + D1 not in s, "after rm of one target: %r" % s)
+	eq(n.send("sender@remote.test", [al], make_message(subj + "-2", "to ann only\n")), {}, "alias delivery")
+	mrtest.wait_imap_count(n, "ann@" + D1, "ann-pw-1", 2)
+	m = n.imap("ben@" + D1, "ben-pw-1")
+	try:
+		typ, data = m.select("INBOX", readonly=True)
+		eq(int(data[0]), 1, "ben no longer receives through the alias")
+	finally:
+		m.logout()
+	# remove the alias entirely
+	n.ctl("alias", "rm", al)
+	check(al not in strings(n.ctl_json("alias", "list")), "alias still listed after rm")
+	eq(rcpt_code(env, al), 550, "RCPT to a removed alias")
+
+
+def test_alias_errors(env):
+	fails(env, "alias", "add", "x@unknown-domain.test", "ann@" + D1, want=67)
+	fails(env, "alias", "add", "bad alias", "ann@" + D1, want=65)
+	fails(env, "alias", "add", "y@" + D1, "not-an-address", want=65)
+	fails(env, "alias", "add", "y@" + D1, "nobody@" + D1, want=67)        # target must be an account
+	fails(env, "alias", "add", "lee@" + D1, "ann@" + D1)                   # an account cannot be an alias
+	fails(env, "alias", "rm", "never@" + D1, want=67)
+	env.node.ctl("alias", "add", "z@" + D1, "ann@" + D1)
+	fails(env, "alias", "add", "z@" + D1, "ann@" + D1, want=73)             # same target twice
+	fails(env, "alias", "rm", "z@" + D1, "nobody@" + D1, want=67)          # target not on this alias
+	fails(env, "alias", "add", want=64)
+
+
+def test_alias_target_limit(env):
+	n = env.node
+	for i in range(11):
+		n.ctl("account", "add", "t%d@%s" % (i, D1), "--password", "t-pw-%d" % i)
+	for i in range(10):
+		n.ctl("alias", "add", "many@" + D1, "t%d@%s" % (i, D1))
+	fails(env, "alias", "add", "many@" + D1, "t10@" + D1, want=65)
+	n.ctl("alias", "rm", "many@" + D1)
+
+
+def test_status(env):
+	n = env.node
+	r = n.ctl("status")
+	check(r.stdout.strip() != "", "status prints something")
+	doc = n.ctl_json("status")
+	check(isinstance(doc, dict) and doc.get("ok") is True and isinstance(doc.get("fields"), dict),
+		"status --json is {ok, fields}: %r" % doc)
+	f = doc["fields"]
+	contains(json.dumps(f), str(n.ports["imaps"]), "status lists the listeners")
+
+
+def test_usage_and_connection_errors(env):
+	n = env.node
+	r = subprocess.run([n.ctl_bin], capture_output=True, timeout=20)
+	eq(r.returncode, 64, "no arguments: EX_USAGE")
+	r = n.ctl("frobnicate", check_rc=False)
+	eq(r.returncode, 64, "unknown verb: EX_USAGE")
+	r = n.ctl("domain", "frob", "x.test", check_rc=False)
+	eq(r.returncode, 64, "unknown sub-verb: EX_USAGE")
+	r = n.ctl("status", check_rc=False, socket_path=os.path.join(n.root, "no-such.sock"))
+	eq(r.returncode, 69, "unreachable socket: EX_UNAVAILABLE")
+	r = n.ctl("cluster", "members", check_rc=False)
+	eq(r.returncode, 69, "planned verb: not implemented yet")
+	r = n.ctl("status", "extra-arg", check_rc=False)
+	eq(r.returncode, 64, "extra argument")
+	r = subprocess.run([n.ctl_bin, "--help"], capture_output=True, timeout=20)
+	eq(r.returncode, 0, "--help")
+	contains((r.stdout + r.stderr).decode(), "account", "--help text")
+
+
+def test_admin_socket_refuses_other_users(env):
+	n = env.node
+	mode = os.stat(n.admin_socket).st_mode & 0o777
+	eq(mode, 0o600, "admin socket mode")
+	if os.getuid() != 0:
+		return
+	r = subprocess.run([n.ctl_bin, "--socket", n.admin_socket, "domain", "add", "intruder.test"],
+		capture_output=True, timeout=20, user=65534, group=65534, stdin=subprocess.DEVNULL)
+	check(r.returncode != 0, "mailraftctl as nobody was allowed to add a domain")
+	check("intruder.test" not in n.ctl("domain", "list").stdout, "domain added by another user")
+
+
+def test_changes_survive_restart(env):
+	n = env.node
+	eq(n.stop(), 0, "stop")
+	n.start()
+	s = strings(n.ctl_json("account", "list"))
+	check("pat@" + D1 in s and "kim@" + D1 not in s, "accounts after restart: %r" % s)
+	check(can_login(env, "pat@" + D1, "new-pw-2") and not can_login(env, "pat@" + D1, "old-pw-1"), "passwd survives restart")
+	s = strings(n.ctl_json("alias", "list"))
+	check("z@" + D1 in s and "both@" + D1 not in s, "aliases after restart: %r" % s)
+	try:
+		n.send("sender@remote.test", ["both@" + D1], make_message("x", "y"))
+		raise mrtest.Fail("removed alias accepted after restart")
+	except smtplib.SMTPRecipientsRefused:
+		pass
+
+
+if __name__ == "__main__":
+	mrtest.main(globals(), setup=setup)

@@ -1,0 +1,267 @@
+"""test_restart.py - durability across restarts of a real mailraftd: mail delivered before a
+SIGTERM is read back after a restart with the same data dir over IMAP and POP3 (same bytes,
+UIDVALIDITY, UIDs, flags, folders, UIDLs); UIDs are never reused; a SIGKILL right after the
+250 loses nothing; SIGTERM with open sessions exits 0; environment overrides; --version/--help
+and config errors."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mrtest  # noqa: E402
+from mrtest import check, eq, contains, make_message, imap_ok, imap_uids, imap_body, flat, Line  # noqa: E402
+
+DOMAIN = "example.test"
+USER, PW = "ivan@example.test", "ivan-pw-1"
+ALIAS = "ivan.alias@example.test"
+
+
+def setup(env):
+	n = env.new_node("restart")
+	env.node = n
+	n.start()
+	n.add_domain(DOMAIN)
+	n.add_account(USER, PW)
+	n.ctl("alias", "add", ALIAS, USER)
+	env.sent = []
+	for i in range(3):
+		msg = make_message("restart-%d-%s" % (i, mrtest.rand_token(3)), "persist me %d\n" % i, to=USER)
+		eq(n.send("sender@remote.test", [USER], msg), {}, "delivery")
+		env.sent.append(msg)
+	mrtest.wait_imap_count(n, USER, PW, 3)
+	m = n.imap(USER, PW)
+	try:
+		m.select("INBOX")
+		env.uids = imap_uids(m)
+		imap_ok(m.uid("STORE", str(env.uids[0]), "+FLAGS", "(\\Flagged $Keep)"), "STORE")
+		imap_ok(m.create("Kept"), "CREATE")
+		env.appended = make_message("kept", "appended before restart\n")
+		eq(m.append("Kept", "(\\Seen)", None, env.appended)[0], "OK", "APPEND")
+		env.uidvalidity = imap_status(m, "INBOX", "UIDVALIDITY")
+	finally:
+		m.logout()
+	p = n.pop3(USER, PW)
+	try:
+		env.uidl = p.uidl()[1]
+	finally:
+		p.quit()
+
+
+def imap_status(m, box, item):
+	typ, data = m.status(box, "(%s)" % item)
+	eq(typ, "OK", "STATUS")
+	import re
+	mm = re.search(rb"%s (\d+)" % item.encode(), data[0])
+	check(mm is not None, "STATUS %s: %r" % (item, data))
+	return int(mm.group(1))
+
+
+def verify_state(env):
+	n = env.node
+	m = n.imap(USER, PW)
+	try:
+		eq(imap_status(m, "INBOX", "UIDVALIDITY"), env.uidvalidity, "UIDVALIDITY after restart")
+		m.select("INBOX")
+		uids = imap_uids(m)
+		eq(uids[:3], env.uids, "UIDs after restart")
+		for uid, sent in zip(env.uids, env.sent):
+			mrtest.check_trace_prefix(mrtest.split_prefix_headers(imap_body(m, uid), sent))
+		d = flat(imap_ok(m.uid("FETCH", str(env.uids[0]), "(FLAGS)"), "FETCH FLAGS"))
+		check(b"\\Flagged" in d and b"$Keep" in d, "flags after restart: %r" % d)
+		m.select("Kept")
+		ku = imap_uids(m)
+		eq(len(ku), 1, "Kept folder after restart")
+		eq(imap_body(m, ku[0]), env.appended, "appended message after restart")
+	finally:
+		m.logout()
+	p = n.pop3(USER, PW)
+	try:
+		got = p.uidl()[1]
+		eq(got[:3], env.uidl[:3], "UIDLs after restart")
+		for i, sent in enumerate(env.sent, 1):
+			_, lines, _ = p.retr(i)
+			mrtest.split_prefix_headers(b"".join(l + b"\r\n" for l in lines), sent)
+	finally:
+		p.quit()
+
+
+def test_sigterm_restart_same_data(env):
+	n = env.node
+	eq(n.stop(), 0, "exit code after SIGTERM")
+	check(not mrtest.port_open(n.ports["imaps"]), "IMAPS port still open after stop")
+	n.start()
+	verify_state(env)
+
+
+def test_directory_survives(env):
+	n = env.node
+	contains(n.ctl("account", "list").stdout, USER, "account list after restart")
+	contains(n.ctl("alias", "list").stdout, ALIAS, "alias list after restart")
+	contains(n.ctl("domain", "list").stdout, DOMAIN, "domain list after restart")
+	subj = "via-alias-" + mrtest.rand_token(3)
+	eq(n.send("sender@remote.test", [ALIAS], make_message(subj, "alias after restart\n")), {}, "alias delivery")
+	m = n.imap(USER, PW)
+	try:
+		m.select("INBOX", readonly=True)
+		eq(len(imap_uids(m, 'SUBJECT "%s"' % subj)), 1, "alias delivery after restart")
+	finally:
+		m.logout()
+
+
+def test_uids_never_reused(env):
+	n = env.node
+	m = n.imap(USER, PW)
+	try:
+		m.select("INBOX")
+		before = imap_uids(m)
+		top = max(before)
+		imap_ok(m.uid("STORE", str(top), "+FLAGS", "(\\Deleted)"), "STORE")
+		m.expunge()
+		eq(imap_uids(m), before[:-1], "after EXPUNGE")
+		uidnext = imap_status(m, "INBOX", "UIDNEXT")
+		check(uidnext > top, "UIDNEXT %d must stay above the expunged UID %d" % (uidnext, top))
+	finally:
+		m.logout()
+	eq(n.stop(), 0, "exit code after SIGTERM")
+	n.start()
+	eq(n.send("sender@remote.test", [USER], make_message("after-expunge", "new\n")), {}, "delivery")
+	m = n.imap(USER, PW)
+	try:
+		m.select("INBOX")
+		uids = imap_uids(m)
+		check(uids[-1] > top, "new UID %d must be above the expunged %d (RFC 9051 2.3.1.1)" % (uids[-1], top))
+		check(uids[-1] >= uidnext, "new UID %d below the UIDNEXT %d announced before restart" % (uids[-1], uidnext))
+	finally:
+		m.logout()
+
+
+def test_sigkill_after_250_loses_nothing(env):
+	n = env.node
+	subj = "durable-" + mrtest.rand_token(4)
+	msg = make_message(subj, "committed before 250\n", to=USER)
+	ln = Line(n.ports["smtp"])
+	try:
+		eq(ln.smtp_reply()[0], 220, "greeting")
+		ln.cmd("EHLO client.test")
+		eq(ln.smtp_reply()[0], 250, "EHLO")
+		ln.cmd("MAIL FROM:<sender@remote.test>")
+		eq(ln.smtp_reply()[0], 250, "MAIL")
+		ln.cmd("RCPT TO:<%s>" % USER)
+		eq(ln.smtp_reply()[0], 250, "RCPT")
+		ln.cmd("DATA")
+		eq(ln.smtp_reply()[0], 354, "DATA")
+		ln.send(msg + b".\r\n")
+		eq(ln.smtp_reply()[0], 250, "end of DATA")
+		os.killpg(n.proc.pid, signal.SIGKILL)   # no QUIT, no shutdown
+	finally:
+		ln.close()
+	n.kill()
+	n.start()   # stale admin socket and pid state must not prevent start
+	m = n.imap(USER, PW)
+	try:
+		m.select("INBOX", readonly=True)
+		uids = imap_uids(m, 'SUBJECT "%s"' % subj)
+		eq(len(uids), 1, "message acknowledged with 250 before SIGKILL")
+		mrtest.split_prefix_headers(imap_body(m, uids[0]), msg)
+	finally:
+		m.logout()
+	verify_state(env)
+
+
+def test_sigterm_with_open_sessions(env):
+	n = env.node
+	m = n.imap(USER, PW)
+	m.select("INBOX")
+	p = n.pop3(USER, PW)
+	s = Line(n.ports["smtp"])
+	eq(s.smtp_reply()[0], 220, "greeting")
+	s.cmd("EHLO client.test")
+	s.smtp_reply()
+	s.cmd("MAIL FROM:<sender@remote.test>")
+	eq(s.smtp_reply()[0], 250, "MAIL")
+	idle = Line(n.ports["imap"])
+	idle.readline()
+	t0 = time.monotonic()
+	rc = n.stop()
+	eq(rc, 0, "exit code after SIGTERM with open sessions")
+	check(time.monotonic() - t0 < 15, "shutdown took %.1fs" % (time.monotonic() - t0))
+	for c in (s, idle):
+		check(c.wait_closed(5), "client connection not closed at shutdown")
+		c.close()
+	for x in (m, p):
+		try:
+			x.sock.close() if hasattr(x, "sock") else None
+		except Exception:  # noqa: BLE001
+			pass
+	n.start()
+	verify_state(env)
+
+
+def test_env_overrides_config(env):
+	n = env.node
+	eq(n.stop(), 0, "stop")
+	old = n.ports["pop3s"]
+	new = mrtest.free_port()
+	n.ports["pop3s"] = new
+	try:
+		n.start(env={"MAILRAFT_POP3S_LISTEN": "127.0.0.1:%d" % new})
+		check(not mrtest.port_open(old), "config port %d should be overridden by the environment" % old)
+		p = n.pop3(USER, PW)
+		try:
+			check(p.stat()[0] >= 3, "POP3S on the overriding port")
+		finally:
+			p.quit()
+		eq(n.stop(), 0, "stop")
+	finally:
+		n.ports["pop3s"] = old
+	n.start()
+
+
+def test_version_and_help(env):
+	d = env.node.daemon
+	r = subprocess.run([d, "--version"], capture_output=True, timeout=20)
+	eq(r.returncode, 0, "--version rc")
+	out = (r.stdout + r.stderr).decode(errors="replace")
+	check("mailraft" in out.lower() and any(ch.isdigit() for ch in out), "--version output: %r" % out)
+	r = subprocess.run([d, "--help"], capture_output=True, timeout=20)
+	eq(r.returncode, 0, "--help rc")
+	out = (r.stdout + r.stderr).decode(errors="replace")
+	contains(out, "--config", "--help output")
+	r = subprocess.run([d, "--no-such-option"], capture_output=True, timeout=20)
+	check(r.returncode != 0, "unknown option must fail")
+
+
+def test_config_errors(env):
+	n = env.node
+	bad = os.path.join(n.root, "bad.conf")
+	cases = [
+		("no_such_key = 1\n", "no_such_key"),
+		("max_message_size = lots\n", "max_message_size"),
+		("smtp_listen = 127.0.0.1:notaport\n", "smtp_listen"),
+		("password_cost = extreme\n", "password_cost"),
+	]
+	for i, (text, key) in enumerate(cases):
+		# a safe base (own data dir, free ports) in case the bad line were ignored
+		base = "data_dir = %s\nadmin_socket = %s\n" % (os.path.join(n.root, "bad%d" % i), os.path.join(n.root, "bad%d.sock" % i))
+		for k in ("smtp", "imap", "imaps", "pop3", "pop3s"):
+			base += "%s_listen = 127.0.0.1:%d\n" % (k, mrtest.free_port())
+		with open(bad, "w") as f:
+			f.write("# comment line\n" + base + text)
+		try:
+			r = subprocess.run([n.daemon, "--config", bad], capture_output=True, timeout=15,
+				stdin=subprocess.DEVNULL, env=n._env())
+		except subprocess.TimeoutExpired:
+			raise mrtest.Fail("mailraftd kept running with a bad config line %r" % text)
+		out = (r.stdout + r.stderr).decode(errors="replace")
+		check(r.returncode != 0, "config %r must be refused; output %s" % (text, out[-500:]))
+		contains(out, "bad.conf:%d" % (base.count("\n") + 2), "error names FILE:LINE")
+		check(key in out, "error should name %s: %s" % (key, out[-500:]))
+	r = subprocess.run([n.daemon, "--config", os.path.join(n.root, "missing.conf")], capture_output=True,
+		timeout=15, stdin=subprocess.DEVNULL, env=n._env())
+	check(r.returncode != 0, "missing config file must be refused")
+
+
+if __name__ == "__main__":
+	mrtest.main(globals(), setup=setup)

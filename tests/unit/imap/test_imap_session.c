@@ -1,0 +1,340 @@
+/* test_imap_session.c - the IMAP frontend end to end inside one process: a real store (fast
+ * password cost) in a temporary directory, a real listener on the libuv loop, and a client
+ * thread speaking IMAP over loopback. Covers login (good and bad), LIST with SPECIAL-USE and
+ * CHILDREN, APPEND with APPENDUID, SELECT, FETCH (header fields, \Seen on BODY[]), SEARCH,
+ * STORE, COPY with COPYUID, EXPUNGE, STATUS, IDLE woken by another session's APPEND, the
+ * pre-auth literal cap and the bad-command limit. */
+#include "unit.h"
+#include "imap/imap.h"
+#include "net/listener.h"
+#include "node.h"
+#include "common/err.h"
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+/* The core library provides these in the daemon; the test owns its node. */
+static struct node the_node;
+struct node *node_get(void)
+{
+	return &the_node;
+}
+void node_set(struct node *n)
+{
+	the_node = *n;
+}
+
+static struct config cfg;
+static uv_loop_t *loop;
+static uv_async_t stop_async;
+static char addr[64];
+static int port;
+static void (*scenario)(void);
+
+/* ---- client helpers (client thread) ---------------------------------------------------- */
+struct cli {
+	int fd;
+	char buf[65536];
+	size_t len;
+};
+
+static void cli_open(struct cli *c)
+{
+	memset(c, 0, sizeof *c);
+	c->fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	ASSERT_OK(connect(c->fd, (struct sockaddr *)&sa, sizeof sa));
+	struct timeval tv = {10, 0};
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+static void cli_send(struct cli *c, const char *s)
+{
+	size_t n = strlen(s);
+	ASSERT_EQ_INT(write(c->fd, s, n), (long long)n);
+}
+
+/* Read until a line starting with `until` (a tag + space, "+ ", "* BYE"...) has arrived.
+ * Returns the whole transcript (NUL-terminated, in c->buf). */
+static const char *cli_wait(struct cli *c, const char *until)
+{
+	c->len = 0;
+	c->buf[0] = 0;
+	for (;;) {
+		/* look for a complete line starting with `until` */
+		const char *p = c->buf;
+		while (p && *p) {
+			if (strncmp(p, until, strlen(until)) == 0 && strchr(p, '\n'))
+				return c->buf;
+			p = strchr(p, '\n');
+			if (p)
+				p++;
+		}
+		if (c->len + 1 >= sizeof c->buf)
+			unit_fail(__FILE__, __LINE__, "response too long");
+		ssize_t n = read(c->fd, c->buf + c->len, sizeof c->buf - 1 - c->len);
+		if (n <= 0)
+			unit_fail(__FILE__, __LINE__, "connection ended waiting for \"%s\"; got:\n%s",
+				  until, c->buf);
+		c->len += (size_t)n;
+		c->buf[c->len] = 0;
+	}
+}
+
+static const char *cli_cmd(struct cli *c, const char *tag, const char *line)
+{
+	char full[4096], until[64];
+	snprintf(full, sizeof full, "%s %s\r\n", tag, line);
+	snprintf(until, sizeof until, "%s ", tag);
+	cli_send(c, full);
+	return cli_wait(c, until);
+}
+
+#define ASSERT_HAS(hay, needle)                                                                    \
+	do {                                                                                       \
+		const char *h_ = (hay);                                                            \
+		if (!strstr(h_, (needle)))                                                         \
+			unit_fail(__FILE__, __LINE__, "missing \"%s\" in:\n%s", (needle), h_);     \
+	} while (0)
+#define ASSERT_HASNT(hay, needle)                                                                  \
+	do {                                                                                       \
+		const char *h_ = (hay);                                                            \
+		if (strstr(h_, (needle)))                                                          \
+			unit_fail(__FILE__, __LINE__, "unexpected \"%s\" in:\n%s", (needle), h_);  \
+	} while (0)
+
+static void login(struct cli *c)
+{
+	cli_open(c);
+	cli_wait(c, "* OK");
+	ASSERT_HAS(cli_cmd(c, "L1", "LOGIN user@example.com secret"), "L1 OK");
+}
+
+static const char msg1[] = "From: Alice <alice@example.com>\r\n"
+			   "To: user@example.com\r\n"
+			   "Subject: Hello there\r\n"
+			   "Date: Tue, 1 Feb 1994 10:00:00 +0000\r\n"
+			   "\r\n"
+			   "Body text with a Needle inside.\r\n";
+
+static void append(struct cli *c, const char *tag, const char *mbox, const char *flags)
+{
+	char line[256], until[64];
+	snprintf(line, sizeof line, "%s APPEND %s %s {%zu}\r\n", tag, mbox, flags,
+		 strlen(msg1));
+	cli_send(c, line);
+	cli_wait(c, "+ ");
+	cli_send(c, msg1);
+	cli_send(c, "\r\n");
+	snprintf(until, sizeof until, "%s ", tag);
+	ASSERT_HAS(cli_wait(c, until), "OK [APPENDUID ");
+}
+
+/* ---- scenarios --------------------------------------------------------------------------- */
+static void scenario_mail(void)
+{
+	struct cli c;
+	cli_open(&c);
+	const char *r = cli_wait(&c, "* OK");
+	ASSERT_HAS(r, "[CAPABILITY IMAP4rev1");
+	ASSERT_HAS(r, "AUTH=PLAIN");
+	ASSERT_HAS(cli_cmd(&c, "a0", "SELECT INBOX"), "a0 BAD");
+	ASSERT_HAS(cli_cmd(&c, "a1", "LOGIN user@example.com wrong"),
+		   "a1 NO [AUTHENTICATIONFAILED]");
+	ASSERT_HAS(cli_cmd(&c, "a2", "LOGIN \"User@Example.com\" secret"), "a2 OK");
+	ASSERT_HAS(cli_cmd(&c, "a2b", "LOGIN x y"), "a2b BAD");
+	r = cli_cmd(&c, "a3", "LIST \"\" \"*\"");
+	ASSERT_HAS(r, "* LIST (\\HasNoChildren \\Sent) \"/\" \"Sent\"");
+	ASSERT_HAS(r, "* LIST (\\HasNoChildren) \"/\" \"INBOX\"");
+	ASSERT_HAS(r, "a3 OK");
+	append(&c, "a4", "INBOX", "(\\Flagged)");
+	r = cli_cmd(&c, "a5", "SELECT inbox");
+	ASSERT_HAS(r, "* 1 EXISTS");
+	ASSERT_HAS(r, "* OK [UIDVALIDITY ");
+	ASSERT_HAS(r, "* OK [UIDNEXT 2]");
+	ASSERT_HAS(r, "* OK [UNSEEN 1]");
+	ASSERT_HAS(r, "a5 OK [READ-WRITE]");
+	r = cli_cmd(&c, "a6", "FETCH 1 (FLAGS UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (Subject)])");
+	ASSERT_HAS(r, "* 1 FETCH (FLAGS (\\Flagged) UID 1 RFC822.SIZE ");
+	ASSERT_HAS(r, "BODY[HEADER.FIELDS (SUBJECT)] {24}\r\nSubject: Hello there\r\n\r\n)");
+	r = cli_cmd(&c, "a7", "UID FETCH 1 (BODY[TEXT]<5.4>)");
+	ASSERT_HAS(r, "* 1 FETCH (UID 1 BODY[TEXT]<5> {4}\r\ntext FLAGS (\\Flagged \\Seen))");
+	ASSERT_HAS(r, "a7 OK");
+	ASSERT_HAS(cli_cmd(&c, "a8", "SEARCH SUBJECT hello"), "* SEARCH 1\r\n");
+	ASSERT_HAS(cli_cmd(&c, "a9", "SEARCH BODY needle SENTON 1-Feb-1994"), "* SEARCH 1\r\n");
+	ASSERT_HAS(cli_cmd(&c, "b1", "SEARCH UNSEEN"), "* SEARCH\r\n");
+	ASSERT_HAS(cli_cmd(&c, "b2", "UID SEARCH FROM alice"), "* SEARCH 1\r\n");
+	ASSERT_HAS(cli_cmd(&c, "b2x", "SEARCH CHARSET KOI8-R ALL"), "b2x NO [BADCHARSET");
+	r = cli_cmd(&c, "b3", "STORE 1 +FLAGS (\\Deleted)");
+	ASSERT_HAS(r, "* 1 FETCH (FLAGS (\\Flagged \\Seen \\Deleted))");
+	ASSERT_HAS(cli_cmd(&c, "b4", "COPY 1 Archive"), "b4 OK [COPYUID ");
+	ASSERT_HAS(cli_cmd(&c, "b5", "COPY 1 Nowhere"), "b5 NO [TRYCREATE]");
+	r = cli_cmd(&c, "b6", "EXPUNGE");
+	ASSERT_HAS(r, "* 1 EXPUNGE\r\n");
+	ASSERT_HAS(r, "b6 OK");
+	r = cli_cmd(&c, "b7", "STATUS Archive (MESSAGES UNSEEN UIDNEXT)");
+	ASSERT_HAS(r, "* STATUS \"Archive\" (MESSAGES 1 UIDNEXT 2 UNSEEN 0)");
+	ASSERT_HAS(cli_cmd(&c, "b8", "CREATE Projects/2024"), "b8 OK");
+	r = cli_cmd(&c, "b9", "LIST \"\" \"Pro%\"");
+	ASSERT_HAS(r, "* LIST (\\HasChildren) \"/\" \"Projects\"");
+	ASSERT_HASNT(r, "2024");
+	ASSERT_HAS(cli_cmd(&c, "c1", "RENAME Projects Work"), "c1 OK");
+	ASSERT_HAS(cli_cmd(&c, "c2", "LIST \"\" \"Work/*\""), "\"Work/2024\"");
+	ASSERT_HAS(cli_cmd(&c, "c3", "DELETE INBOX"), "c3 NO");
+	ASSERT_HAS(cli_cmd(&c, "c4", "CREATE Work"), "c4 NO [ALREADYEXISTS]");
+	ASSERT_HAS(cli_cmd(&c, "c5", "EXAMINE Archive"), "c5 OK [READ-ONLY]");
+	ASSERT_HAS(cli_cmd(&c, "c6", "STORE 1 +FLAGS (x)"), "c6 NO");
+	ASSERT_HAS(cli_cmd(&c, "c7", "UNSELECT"), "c7 OK");
+	ASSERT_HAS(cli_cmd(&c, "c8", "FETCH 1 FLAGS"), "c8 BAD");
+	r = cli_cmd(&c, "c9", "LOGOUT");
+	ASSERT_HAS(r, "* BYE");
+	ASSERT_HAS(r, "c9 OK");
+	close(c.fd);
+}
+
+static void scenario_idle(void)
+{
+	struct cli a, b;
+	login(&a);
+	login(&b);
+	ASSERT_HAS(cli_cmd(&b, "s1", "SELECT INBOX"), "* 0 EXISTS");
+	cli_send(&b, "s2 IDLE\r\n");
+	cli_wait(&b, "+ ");
+	append(&a, "p1", "INBOX", "()");
+	ASSERT_HAS(cli_wait(&b, "* 1 EXISTS"), "* 1 EXISTS");
+	/* flag change by the other session is pushed too */
+	ASSERT_HAS(cli_cmd(&a, "p2", "SELECT INBOX"), "p2 OK");
+	ASSERT_HAS(cli_cmd(&a, "p3", "STORE 1 FLAGS.SILENT (\\Answered)"), "p3 OK");
+	ASSERT_HAS(cli_wait(&b, "* 1 FETCH"), "FLAGS (\\Answered)");
+	cli_send(&b, "DONE\r\n");
+	ASSERT_HAS(cli_wait(&b, "s2 "), "s2 OK");
+	/* expunge by a, seen by b at NOOP */
+	ASSERT_HAS(cli_cmd(&a, "p4", "STORE 1 +FLAGS.SILENT (\\Deleted)"), "p4 OK");
+	ASSERT_HAS(cli_cmd(&a, "p5", "CLOSE"), "p5 OK");
+	ASSERT_HAS(cli_cmd(&b, "s3", "NOOP"), "* 1 EXPUNGE");
+	close(a.fd);
+	close(b.fd);
+}
+
+static void scenario_limits(void)
+{
+	struct cli c;
+	cli_open(&c);
+	cli_wait(&c, "* OK");
+	/* pre-auth literal cap checked before "+" */
+	cli_send(&c, "x1 LOGIN {9000}\r\n");
+	ASSERT_HAS(cli_wait(&c, "x1 "), "x1 NO [TOOBIG]");
+	ASSERT_HAS(cli_cmd(&c, "x2", "NOOP"), "x2 OK");
+	/* AUTHENTICATE PLAIN with the continuation form */
+	cli_send(&c, "x3 AUTHENTICATE PLAIN\r\n");
+	cli_wait(&c, "+ ");
+	cli_send(&c, "AHVzZXJAZXhhbXBsZS5jb20Ac2VjcmV0\r\n"); /* \0user@example.com\0secret */
+	ASSERT_HAS(cli_wait(&c, "x3 "), "x3 OK");
+	/* bad-command limit */
+	for (int i = 0; i < 19; i++)
+		ASSERT_HAS(cli_cmd(&c, "z", "BOGUS"), "z BAD");
+	cli_send(&c, "z BOGUS\r\n");
+	ASSERT_HAS(cli_wait(&c, "* BYE"), "* BYE");
+	close(c.fd);
+
+	/* SASL-IR */
+	cli_open(&c);
+	cli_wait(&c, "* OK");
+	ASSERT_HAS(cli_cmd(&c, "y1", "AUTHENTICATE PLAIN AHVzZXJAZXhhbXBsZS5jb20Ad3Jvbmc="),
+		   "y1 NO [AUTHENTICATIONFAILED]");
+	ASSERT_HAS(cli_cmd(&c, "y2", "ID NIL"), "* ID (\"name\" \"mailraft\"");
+	close(c.fd);
+}
+
+/* ---- harness ------------------------------------------------------------------------------ */
+static void *client_main(void *arg)
+{
+	(void)arg;
+	scenario();
+	uv_async_send(&stop_async);
+	return NULL;
+}
+
+static void on_stop(uv_async_t *h)
+{
+	(void)h;
+	listener_shutdown();
+	uv_close((uv_handle_t *)&stop_async, NULL);
+}
+
+static int setup_account(struct store_db *db, void *arg)
+{
+	struct dir_account *acct = arg;
+	char hash[STORE_PWHASH_MAX];
+	int rv = store_pw_hash(store_db_store(db), "secret", hash);
+	if (rv == 0)
+		rv = dir_domain_add(db, "example.com");
+	if (rv == 0)
+		rv = dir_account_add(db, "user@example.com", hash, 1 << 30, acct);
+	return rv;
+}
+
+static int nothing(struct store_db *db, void *arg)
+{
+	(void)db;
+	(void)arg;
+	return 0;
+}
+
+static void run(void (*fn)(void))
+{
+	scenario = fn;
+	loop = uv_default_loop();
+	memset(&cfg, 0, sizeof cfg);
+	cfg.max_message_size = 1 << 20;
+	cfg.imap_idle_timeout = 60;
+	cfg.plaintext_auth = true;
+	snprintf(cfg.hostname, sizeof cfg.hostname, "test.example");
+	struct store_config sc = {.data_dir = unit_tmpdir(), .actors = 2,
+				  .pwcost = STORE_PWCOST_MIN, .loop = loop};
+	struct store *st = NULL;
+	char err[256];
+	ASSERT_OK(store_open(&sc, &st, err, sizeof err));
+	struct dir_account acct;
+	ASSERT_OK(store_run(st, STORE_DIRECTORY, 0, setup_account, &acct));
+	ASSERT_OK(store_run(st, acct.dbname, STORE_CREATE, nothing, NULL));
+	struct node n = {.cfg = &cfg, .loop = loop, .store = st, .hostname = cfg.hostname};
+	node_set(&n);
+	imap_init();
+	port = 20000 + (int)(getpid() % 30000);
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+	ASSERT_OK(listener_add(loop, addr, &imap_ops, CONN_TLS_NONE, err, sizeof err));
+	uv_async_init(loop, &stop_async, on_stop);
+	pthread_t th;
+	pthread_create(&th, NULL, client_main, NULL);
+	uv_run(loop, UV_RUN_DEFAULT);
+	pthread_join(th, NULL);
+	store_close(&st);
+}
+
+static void test_mail(void)
+{
+	run(scenario_mail);
+}
+
+static void test_idle(void)
+{
+	run(scenario_idle);
+}
+
+static void test_limits(void)
+{
+	run(scenario_limits);
+}
+
+static const struct unit_test tests[] = {
+	{"mail", test_mail},
+	{"idle", test_idle},
+	{"limits", test_limits},
+	{0},
+};
+UNIT_MAIN(tests)
