@@ -80,5 +80,9 @@ int mime_decode_body(const uint8_t *raw, const struct mime_part *part, struct bu
  * continuations merged and name*=charset'lang'%XX decoded to UTF-8; quoted strings unquoted.
  * Appends to out; returns 1 found, 0 absent, MR_ETOOBIG from out. */
 int mime_param_decode(const char *value, size_t len, const char *name, struct buf *out);
+/* Added: mime_decode_body followed by conversion from the part's Content-Type charset to
+ * UTF-8 (invalid bytes become U+FFFD; an unknown charset leaves the bytes as they are), for
+ * SEARCH BODY/TEXT with CHARSET UTF-8. Returns 0 or MR_ETOOBIG (out holds what fitted). */
+int mime_decode_text(const uint8_t *raw, const struct mime_part *part, struct buf *out);
 
 #endif

@@ -13,7 +13,7 @@
 enum { T_ATOM = 256, T_QUOTED, T_COMMENT, T_DOMLIT };
 
 struct tok {
-	int type; /* T_* or the special character itself */
+	int type;        /* T_* or the special character itself */
 	size_t off, len; /* text in the scratch buffer (unescaped for quoted/comment) */
 };
 
@@ -130,7 +130,7 @@ static bool atext_only(const char *s, size_t n)
 
 /* addr-spec = local-part "@" domain (§3.4.1); CFWS between pieces is dropped. */
 static void addr_spec(const struct toks *ts, size_t a, size_t b, struct buf *local,
-		      struct buf *domain, bool *has_at)
+                      struct buf *domain, bool *has_at)
 {
 	*has_at = false;
 	for (size_t i = a; i < b; i++) {
@@ -158,14 +158,14 @@ static void addr_spec(const struct toks *ts, size_t a, size_t b, struct buf *loc
 }
 
 static void put_addr(struct buf *out, const struct buf *name, const struct buf *adl,
-		     const char *mbox, size_t mlen, const char *host, size_t hlen)
+                     const char *mbox, size_t mlen, const char *host, size_t hlen)
 {
 	(void)buf_append(out, "(", 1);
 	(void)mime__imap_nstring(out, name && name->len ? (const char *)name->p : NULL,
-				 name ? name->len : 0);
+	                         name ? name->len : 0);
 	(void)buf_append(out, " ", 1);
 	(void)mime__imap_nstring(out, adl && adl->len ? (const char *)adl->p : NULL,
-				 adl ? adl->len : 0);
+	                         adl ? adl->len : 0);
 	(void)buf_append(out, " ", 1);
 	(void)mime__imap_nstring(out, mbox, mlen);
 	(void)buf_append(out, " ", 1);
@@ -224,7 +224,7 @@ static bool mailbox(const struct toks *ts, size_t a, size_t b, struct buf *out)
 	}
 	if (any) /* host never NIL: NIL host means a group (RFC 3501 §7.4.2) */
 		put_addr(out, &name, &adl, local.len ? (const char *)local.p : "", local.len,
-			 domain.len ? (const char *)domain.p : "", domain.len);
+		         domain.len ? (const char *)domain.p : "", domain.len);
 	buf_free(&name);
 	buf_free(&adl);
 	buf_free(&local);
@@ -260,7 +260,7 @@ static void addr_list(const char *s, size_t n, struct buf *out)
 			buf_init(&name, 0);
 			phrase(&ts, i, j, &name);
 			put_addr(&l, NULL, NULL, (const char *)name.p ? (const char *)name.p : "",
-				 name.len, NULL, 0);
+			         name.len, NULL, 0);
 			buf_free(&name);
 			in_group = true;
 			count++;
@@ -287,11 +287,22 @@ static void addr_list(const char *s, size_t n, struct buf *out)
 	free(ts.t);
 }
 
-enum env_field { E_DATE, E_SUBJECT, E_FROM, E_SENDER, E_REPLY_TO, E_TO, E_CC, E_BCC,
-		 E_IN_REPLY_TO, E_MESSAGE_ID, E_N };
+enum env_field {
+	E_DATE,
+	E_SUBJECT,
+	E_FROM,
+	E_SENDER,
+	E_REPLY_TO,
+	E_TO,
+	E_CC,
+	E_BCC,
+	E_IN_REPLY_TO,
+	E_MESSAGE_ID,
+	E_N
+};
 
-static const char *const env_names[E_N] = {"date", "subject", "from", "sender", "reply-to",
-					   "to", "cc", "bcc", "in-reply-to", "message-id"};
+static const char *const env_names[E_N] = {"date", "subject", "from", "sender",      "reply-to",
+                                           "to",   "cc",      "bcc",  "in-reply-to", "message-id"};
 
 int mime__envelope_hdr(const uint8_t *raw, size_t start, size_t end, struct buf *out)
 {

@@ -13,10 +13,10 @@
 static const uint8_t REPL[3] = {0xef, 0xbf, 0xbd}; /* U+FFFD */
 
 /* windows-1252 0x80-0x9f (unassigned ones map to the C1 control, as WHATWG does) */
-static const uint16_t cp1252[32] = {
-	0x20ac, 0x0081, 0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021, 0x02c6, 0x2030, 0x0160,
-	0x2039, 0x0152, 0x008d, 0x017d, 0x008f, 0x0090, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022,
-	0x2013, 0x2014, 0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0x009d, 0x017e, 0x0178};
+static const uint16_t cp1252[32] = {0x20ac, 0x0081, 0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021,
+                                    0x02c6, 0x2030, 0x0160, 0x2039, 0x0152, 0x008d, 0x017d, 0x008f,
+                                    0x0090, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014,
+                                    0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0x009d, 0x017e, 0x0178};
 
 /* Small staging area so per-byte conversions do not call buf_append per byte. */
 struct out {
@@ -145,10 +145,10 @@ static bool cs_is(const char *cs, const char *const *names)
 
 int mime__to_utf8(const char *csn, size_t cslen, const uint8_t *in, size_t n, struct buf *out)
 {
-	static const char *const utf8[] = {"utf-8", "utf8", "us-ascii", "ascii", "ansi_x3.4-1968",
-					   NULL};
-	static const char *const latin1[] = {"iso-8859-1", "iso8859-1", "iso_8859-1", "latin1",
-					     "l1", NULL};
+	static const char *const utf8[] = {"utf-8", "utf8",           "us-ascii",
+	                                   "ascii", "ansi_x3.4-1968", NULL};
+	static const char *const latin1[] = {"iso-8859-1", "iso8859-1", "iso_8859-1",
+	                                     "latin1",     "l1",        NULL};
 	static const char *const w1252[] = {"windows-1252", "cp1252", NULL};
 	char cs[48];
 	size_t k = 0;
@@ -156,7 +156,7 @@ int mime__to_utf8(const char *csn, size_t cslen, const uint8_t *in, size_t n, st
 	for (size_t i = 0; i < cslen && csn[i] != '*'; i++) {
 		char c = csn[i];
 		if (k + 1 >= sizeof(cs) || !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-					     (c >= '0' && c <= '9') || strchr("-_.:", c)))
+		                             (c >= '0' && c <= '9') || strchr("-_.:", c)))
 			return MR_ENOTFOUND;
 		cs[k++] = c;
 	}
@@ -246,7 +246,7 @@ static void qp_text(struct out *o, const uint8_t *s, size_t n, bool q_word)
 /* An RFC 2047 §2 encoded word at s[0,n): "=?" charset "?" B|Q "?" text "?=". Returns its
  * length (0 if none) with the pieces. Words may not contain white space. */
 static size_t ew_parse(const char *s, size_t n, size_t *cs_len, char *enc, size_t *t_off,
-		       size_t *t_len)
+                       size_t *t_len)
 {
 	if (n < 8 || s[0] != '=' || s[1] != '?')
 		return 0;
@@ -326,8 +326,8 @@ int mime_decode_words(const char *in, size_t len, struct buf *out)
 			i += wl;
 			/* §6.2: white space between adjacent encoded words is not displayed */
 			size_t j = i;
-			while (j < len && (in[j] == ' ' || in[j] == '\t' || in[j] == '\r' ||
-					   in[j] == '\n'))
+			while (j < len &&
+			       (in[j] == ' ' || in[j] == '\t' || in[j] == '\r' || in[j] == '\n'))
 				j++;
 			if (j > i && j < len && ew_parse(in + j, len - j, &cl, &enc, &toff, &tl))
 				i = j;
@@ -372,7 +372,7 @@ int mime_decode_body(const uint8_t *raw, const struct mime_part *part, struct bu
 	buf_init(&cte, 256);
 	struct mime__cv cv = {0};
 	if (mime_header_get(raw, part->hdr_start, part->hdr_end, "Content-Transfer-Encoding",
-			    &cte) == 1)
+	                    &cte) == 1)
 		mime__cv_parse((const char *)cte.p, cte.len, &cv);
 	buf_free(&cte);
 	const uint8_t *s = raw + part->body_start;
@@ -394,4 +394,27 @@ int mime_decode_body(const uint8_t *raw, const struct mime_part *part, struct bu
 	out_flush(&o);
 	mime__cv_free(&cv);
 	return o.rv;
+}
+
+int mime_decode_text(const uint8_t *raw, const struct mime_part *part, struct buf *out)
+{
+	struct buf tmp, ct, cs;
+	buf_init(&tmp, out->max);
+	buf_init(&ct, 0);
+	buf_init(&cs, 128);
+	int rv = mime_decode_body(raw, part, &tmp);
+	bool have_cs =
+		mime_header_get(raw, part->hdr_start, part->hdr_end, "Content-Type", &ct) == 1 &&
+		mime_param_decode((const char *)ct.p, ct.len, "charset", &cs) == 1;
+	int crv = MR_ENOTFOUND;
+	if (have_cs && cs.len)
+		crv = mime__to_utf8((const char *)cs.p, cs.len, tmp.p, tmp.len, out);
+	else /* RFC 2046 §4.1.2: us-ascii (validated as UTF-8, so stray 8-bit shows as U+FFFD) */
+		crv = mime__to_utf8("utf-8", 5, tmp.p, tmp.len, out);
+	if (crv == MR_ENOTFOUND)
+		crv = buf_append(out, tmp.p, tmp.len);
+	buf_free(&tmp);
+	buf_free(&ct);
+	buf_free(&cs);
+	return rv ? rv : crv;
 }

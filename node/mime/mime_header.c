@@ -89,8 +89,7 @@ int mime__field_value(const struct mime__field *f, struct buf *out)
 	return buf_append(out, run, (size_t)(e - run));
 }
 
-int mime_header_get(const uint8_t *raw, size_t start, size_t end, const char *name,
-		    struct buf *out)
+int mime_header_get(const uint8_t *raw, size_t start, size_t end, const char *name, struct buf *out)
 {
 	struct mime__field f;
 	size_t pos = start;
@@ -155,7 +154,7 @@ static size_t skip_cfws(const char *s, size_t i, size_t n)
 }
 
 struct raw_param {
-	char *base; /* lower-cased name without RFC 2231 suffixes */
+	char *base;  /* lower-cased name without RFC 2231 suffixes */
 	int section; /* -1: none */
 	bool ext;
 	char *value;
@@ -277,19 +276,21 @@ static size_t parse_one(const char *s, size_t i, size_t n, struct raw_param *rp,
 void mime__cv_parse(const char *s, size_t n, struct mime__cv *cv)
 {
 	memset(cv, 0, sizeof(*cv));
-	size_t i = skip_cfws(s, 0, n), vs = i;
+	size_t i = skip_cfws(s, 0, n);
 	/* the leading token: type "/" subtype may carry CFWS around the slash (rare) */
 	size_t k = 0;
 	while (i < n && s[i] != ';') {
 		if (s[i] == '(' || is_ws((uint8_t)s[i]) || s[i] == '\r' || s[i] == '\n') {
 			i = skip_cfws(s, i, n);
+			/* white space ends the token unless it sits next to the slash */
+			if (i < n && s[i] != '/' && s[i] != ';' && k > 0 && cv->value[k - 1] != '/')
+				break;
 			continue;
 		}
 		if (k + 1 < sizeof(cv->value))
 			cv->value[k++] = s[i];
 		i++;
 	}
-	(void)vs;
 	cv->value[k] = 0;
 	mr_lower(cv->value);
 	struct raw_param rp[MIME__MAX_PARAMS * 2];
@@ -377,8 +378,8 @@ int mime_param_decode(const char *value, size_t len, const char *name, struct bu
 	if (ep) {
 		/* RFC 2231 §4: charset'language'%XX-encoded */
 		const char *q1 = memchr(ep->value, '\'', ep->vlen);
-		const char *q2 = q1 ? memchr(q1 + 1, '\'', ep->vlen - (size_t)(q1 + 1 - ep->value))
-				    : NULL;
+		const char *q2 =
+		    q1 ? memchr(q1 + 1, '\'', ep->vlen - (size_t)(q1 + 1 - ep->value)) : NULL;
 		if (q2) {
 			struct buf raw;
 			buf_init(&raw, 0);
@@ -387,14 +388,14 @@ int mime_param_decode(const char *value, size_t len, const char *name, struct bu
 				uint8_t c = (uint8_t)*s;
 				if (c == '%' && e - s >= 3 && hexval((uint8_t)s[1]) >= 0 &&
 				    hexval((uint8_t)s[2]) >= 0) {
-					c = (uint8_t)(hexval((uint8_t)s[1]) * 16 + hexval((uint8_t)s[2]));
+					c = (uint8_t)(hexval((uint8_t)s[1]) * 16 +
+					              hexval((uint8_t)s[2]));
 					s += 2;
 				}
 				(void)buf_append(&raw, &c, 1);
 			}
 			size_t cl = (size_t)(q1 - ep->value);
-			rv = cl ? mime__to_utf8(ep->value, cl, raw.p, raw.len, out)
-				: MR_ENOTFOUND;
+			rv = cl ? mime__to_utf8(ep->value, cl, raw.p, raw.len, out) : MR_ENOTFOUND;
 			if (rv == MR_ENOTFOUND)
 				rv = buf_append(out, raw.p, raw.len);
 			buf_free(&raw);

@@ -63,8 +63,8 @@ static void put_str(struct buf *o, const char *s)
 /* Header fields a body structure needs, read in one pass (first occurrence wins). */
 enum bf { B_TYPE, B_CTE, B_ID, B_DESC, B_MD5, B_DISP, B_LANG, B_LOC, B_N };
 static const char *const bf_names[B_N] = {
-	"content-type", "content-transfer-encoding", "content-id", "content-description",
-	"content-md5", "content-disposition", "content-language", "content-location"};
+    "content-type", "content-transfer-encoding", "content-id",       "content-description",
+    "content-md5",  "content-disposition",       "content-language", "content-location"};
 
 struct bfields {
 	struct buf v[B_N];
@@ -99,7 +99,8 @@ static const char *bval(const struct bfields *b, int k)
  * RFC 2046 §4.1.2 default "us-ascii" first, as Dovecot reports it. */
 static void put_params(struct buf *o, const struct mime__cv *cv, bool text)
 {
-	bool add_cs = text && !(cv && (mime__cv_param(cv, "charset") || mime__cv_param(cv, "charset*")));
+	bool add_cs =
+	    text && !(cv && (mime__cv_param(cv, "charset") || mime__cv_param(cv, "charset*")));
 	if ((!cv || cv->nparams == 0) && !add_cs) {
 		(void)buf_puts(o, "NIL");
 		return;
@@ -174,7 +175,7 @@ static void put_ext_tail(struct buf *o, const struct bfields *b)
 static void put_body(const uint8_t *raw, const struct mime_part *p, bool ext, struct buf *o);
 
 static void put_multipart(const uint8_t *raw, const struct mime_part *p, bool ext,
-			  const struct bfields *b, const struct mime__cv *cv, struct buf *o)
+                          const struct bfields *b, const struct mime__cv *cv, struct buf *o)
 {
 	(void)buf_puts(o, "(");
 	if (!p->first_child)
@@ -228,7 +229,7 @@ static void put_body(const uint8_t *raw, const struct mime_part *p, bool ext, st
 		mime__cv_free(&cte);
 	(void)buf_printf(o, " %zu", p->body_end - p->body_start);
 	bool msg = strcmp(p->type, "message") == 0 &&
-		   (strcmp(p->subtype, "rfc822") == 0 || strcmp(p->subtype, "global") == 0);
+	           (strcmp(p->subtype, "rfc822") == 0 || strcmp(p->subtype, "global") == 0);
 	if (msg) {
 		/* body-type-msg: envelope body body-fld-lines */
 		(void)buf_puts(o, " ");
@@ -257,7 +258,7 @@ out:
 }
 
 int mime_bodystructure(const uint8_t *raw, const struct mime_part *part, bool extended,
-		       struct buf *out)
+                       struct buf *out)
 {
 	struct buf o;
 	buf_init(&o, 0);
@@ -287,7 +288,7 @@ static const struct mime_part *part_child(const struct mime_part *msg, unsigned 
 }
 
 int mime_section(const uint8_t *raw, const struct mime_part *root, const char *part_path,
-		 const char *kind, size_t *start, size_t *end)
+                 const char *kind, size_t *start, size_t *end)
 {
 	(void)raw;
 	const struct mime_part *p = root, *cur = NULL;

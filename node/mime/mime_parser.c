@@ -37,7 +37,7 @@ struct mime_parser {
 	struct buf field;
 	size_t mark, nfields;
 	/* position */
-	size_t off, lf;          /* bytes and LFs pushed so far */
+	size_t off, lf;                        /* bytes and LFs pushed so far */
 	size_t line_start, line_lf, line_next; /* line_next: offset after its line ending */
 	uint8_t lp[LP_MAX];
 	size_t lp_len, line_len; /* line_len excludes the LF */
@@ -50,7 +50,7 @@ struct mime_parser {
 };
 
 static const struct mime_limits default_limits = {
-	.max_depth = 32, .max_parts = 10000, .max_header_line = 64 * 1024, .max_headers = 2000};
+    .max_depth = 32, .max_parts = 10000, .max_header_line = 64 * 1024, .max_headers = 2000};
 
 static struct mime_part *part_new(struct mime_parser *p, struct frame *parent, size_t hdr_start)
 {
@@ -143,7 +143,7 @@ static void field_flush(struct mime_parser *p, struct frame *f)
 			struct mime__cv cv;
 			mime__cv_parse(v, vlen, &cv);
 			f->encoded = strcmp(cv.value, "base64") == 0 ||
-				     strcmp(cv.value, "quoted-printable") == 0;
+			             strcmp(cv.value, "quoted-printable") == 0;
 			mime__cv_free(&cv);
 		}
 	}
@@ -251,7 +251,7 @@ static void header_end(struct mime_parser *p, size_t hdr_end, size_t lf_at)
 	if (strcmp(mp->type, "multipart") == 0) {
 		f->digest = strcmp(mp->subtype, "digest") == 0;
 	} else if (strcmp(mp->type, "message") == 0 && !f->encoded &&
-		   (strcmp(mp->subtype, "rfc822") == 0 || strcmp(mp->subtype, "global") == 0)) {
+	           (strcmp(mp->subtype, "rfc822") == 0 || strcmp(mp->subtype, "global") == 0)) {
 		/* RFC 2046 §5.2.1 (RFC 6532 §3.7): the body is a complete message */
 		if (frame_push(p, hdr_end) == 0)
 			p->frames[p->nframes - 1].lf_start = lf_at;
@@ -410,8 +410,8 @@ struct mime_parser *mime_parser_new(const struct mime_limits *limits)
 		if (limits->max_headers)
 			p->lim.max_headers = limits->max_headers;
 	}
-	if (p->lim.max_depth > 1000) /* each level costs a frame; nobody nests deeper */
-		p->lim.max_depth = 1000;
+	if (p->lim.max_depth > 256) /* each level costs a frame and output recursion */
+		p->lim.max_depth = 256;
 	p->frames = xcalloc(p->lim.max_depth + 1, sizeof(*p->frames));
 	buf_init(&p->field, 0);
 	p->tail_ws = true;

@@ -524,6 +524,14 @@ static void conn_try_free(struct conn *c)
 {
 	if (!c->closed || c->holds > 0)
 		return;
+	if (c->dirty) { /* still queued for a flush: unlink before freeing */
+		struct conn **pp = &dirty_head;
+		while (*pp && *pp != c)
+			pp = &(*pp)->dirty_next;
+		if (*pp)
+			*pp = c->dirty_next;
+		c->dirty = false;
+	}
 	if (c->ssl)
 		SSL_free(c->ssl); /* frees both BIOs */
 	buf_free(&c->in);

@@ -26,14 +26,14 @@ static void dump(const struct mime_part *root, struct buf *out, size_t len)
 	const struct mime_part *p = root;
 	while (p) {
 		(void)buf_printf(out, "[%zu %zu %zu %zu %zu %s/%s %u]", p->hdr_start, p->hdr_end,
-				 p->body_start, p->body_end, p->body_lines, p->type, p->subtype,
-				 p->nchildren);
+		                 p->body_start, p->body_end, p->body_lines, p->type, p->subtype,
+		                 p->nchildren);
 		check(p->hdr_start <= p->hdr_end && p->hdr_end <= p->body_start &&
-			      p->body_start <= p->body_end && p->body_end <= len,
+		          p->body_start <= p->body_end && p->body_end <= len,
 		      "offsets ordered");
 		if (p->parent)
 			check(p->hdr_start >= p->parent->body_start &&
-				      p->body_end <= p->parent->body_end,
+			          p->body_end <= p->parent->body_end,
 			      "child inside parent body");
 		if (p->first_child) {
 			p = p->first_child;
@@ -49,7 +49,7 @@ static void dump(const struct mime_part *root, struct buf *out, size_t len)
 }
 
 static void exercise(const uint8_t *data, const struct mime_part *root, const struct mime_part *p,
-		     const char *path)
+                     const char *path)
 {
 	struct buf o;
 	buf_init(&o, 1 << 20);
@@ -60,6 +60,8 @@ static void exercise(const uint8_t *data, const struct mime_part *root, const st
 	(void)mime_bodystructure(data, p, true, &o);
 	buf_reset(&o);
 	(void)mime_decode_body(data, p, &o);
+	buf_reset(&o);
+	(void)mime_decode_text(data, p, &o);
 	buf_reset(&o);
 	struct buf h;
 	buf_init(&h, 1 << 20);
@@ -79,7 +81,7 @@ static void exercise(const uint8_t *data, const struct mime_part *root, const st
 }
 
 static struct buf parse_dump(const uint8_t *data, size_t size, size_t step,
-			     const struct mime_limits *lim, int *rc_r)
+                             const struct mime_limits *lim, int *rc_r)
 {
 	struct mime_parser *mp = mime_parser_new(lim);
 	int rc = 0;
@@ -134,8 +136,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	mime_parser_free(&mp);
 
-	struct mime_limits tiny = {.max_depth = 2, .max_parts = 4, .max_header_line = 40,
-				   .max_headers = 3};
+	struct mime_limits tiny = {
+	    .max_depth = 2, .max_parts = 4, .max_header_line = 40, .max_headers = 3};
 	struct buf t1 = parse_dump(data, size, size ? size : 1, &tiny, &rc1);
 	struct buf t2 = parse_dump(data, size, 1, &tiny, &rc3);
 	check(t1.len == t2.len && memcmp(t1.p, t2.p, t1.len) == 0, "limited trees equal");

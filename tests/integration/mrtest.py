@@ -42,6 +42,7 @@ SANITIZER_PATTERNS = (
 	"SUMMARY: UndefinedBehaviorSanitizer", "ERROR: ThreadSanitizer",
 )
 
+READY = re.compile(r"\bready\b")
 ARGS = None  # parsed command line (bin_dir, keep, verbose, only)
 
 
@@ -290,7 +291,6 @@ class Node:
 			"smtp_timeout": "60",
 			"pop3_timeout": "600",
 			"imap_idle_timeout": "1800",
-			"user": _username(),
 		}
 		for k, p in self.ports.items():
 			self.conf["%s_listen" % k] = "%s:%d" % (HOST, p)
@@ -302,6 +302,7 @@ class Node:
 		self.logf = None
 		self.starts = 0
 		self.problems = []   # sanitizer reports / unclean exits found at stop
+		self._scanned = 0    # log offset already scanned for sanitizer reports
 
 	# paths
 	@property
@@ -319,7 +320,7 @@ class Node:
 				f.write("%s = %s\n" % (k, v))
 
 	def _env(self, extra=None):
-		e = dict(os.environ)
+		e = dict((k, v) for k, v in os.environ.items() if not k.startswith("MAILRAFT_"))
 		e.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
 		e.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
 		e.update(self.env)
@@ -365,7 +366,7 @@ class Node:
 			rc = self.proc.poll()
 			if rc is not None:
 				raise Fail("mailraftd exited with %d during start-up; log:\n%s" % (rc, self.log_tail(60)))
-			if "ready" in self._log_since_start():
+			if READY.search(self._log_since_start()):
 				break
 			if time.monotonic() > end:
 				raise Fail("mailraftd printed no 'ready' line within %ds; log:\n%s" % (timeout, self.log_tail(60)))
@@ -414,12 +415,47 @@ class Node:
 			self.logf = None
 
 	def scan_sanitizers(self):
+		"""Record sanitizer reports that appeared in the log since the last scan; returns them."""
 		text = self.log_text()
-		for pat in SANITIZER_PATTERNS:
-			if pat in text:
-				i = text.index(pat)
-				self.problems.append("sanitizer report in daemon log:\n" + text[max(0, i - 200):i + 3000])
+		new = text[self._scanned:]
+		self._scanned = len(text)
+		found = []
+		pos = 0
+		while True:
+			hits = [(new.find(p, pos), p) for p in SANITIZER_PATTERNS if new.find(p, pos) >= 0]
+			if not hits:
 				break
+			i, pat = min(hits)
+			end = new.find("Shadow bytes around", i)
+			end = end if 0 <= end - i < 4000 else i + 4000
+			found.append("sanitizer report in daemon log:\n" + new[max(0, i - 300):end])
+			nxt = new.find("==ABORTING", i)
+			pos = max(end, nxt + 1 if nxt >= 0 else i + len(pat))
+			if len(found) >= 3:
+				break
+		self.problems.extend(found)
+		return found
+
+	def check_alive(self, during):
+		"""If the daemon died on its own, record why and restart it (same data dir) so the
+		following tests still run. Returns a description of the death or None."""
+		if self.proc is None or self.proc.poll() is None:
+			return None
+		rc = self.proc.returncode
+		self.proc = None
+		if self.logf:
+			self.logf.close()
+			self.logf = None
+		msg = "mailraftd died (exit %r) during %s" % (rc, during)
+		self.problems.append(msg)
+		reports = self.scan_sanitizers()
+		text = msg + "\n" + ("\n".join(reports) if reports else "log tail:\n" + self.log_tail(40))
+		try:
+			self.start()
+			text += "\n(restarted with the same data dir for the remaining tests)"
+		except Exception as e:  # noqa: BLE001
+			text += "\nrestart failed: %s" % e
+		return text
 
 	def run_once(self, timeout=60, env=None):
 		"""Start the daemon expecting it to exit by itself: (rc, output of this run)."""
@@ -519,11 +555,6 @@ def _die_with_parent():
 		libc.prctl(1, signal.SIGKILL, 0, 0, 0)   # PR_SET_PDEATHSIG
 	except Exception:  # noqa: BLE001
 		pass
-
-
-def _username():
-	import pwd
-	return pwd.getpwuid(os.getuid()).pw_name
 
 
 # ---------------------------------------------------------------- IMAP helpers
@@ -725,10 +756,15 @@ def main(namespace, setup=None, teardown=None):
 					raise
 				text = traceback.format_exc()
 				for n in _nodes_of(env):
-					if n.log_text():
+					if n.log_text() and n.running():
 						text += "\n--- daemon log tail (%s) ---\n%s" % (n.root, n.log_tail(30))
 				report_fail(name, text)
 				failed += 1
+			for n in _nodes_of(env):
+				death = n.check_alive(name)
+				if death:
+					report_fail("daemon_alive_after_%s" % name, death)
+					failed += 1
 			sys.stdout.flush()
 	except BaseException as e:  # setup failure or interrupted
 		signal.alarm(0)

@@ -101,7 +101,8 @@ def test_domain_errors(env):
 	fails(env, "domain", "add", D1, want=73)                  # duplicate
 	fails(env, "domain", "rm", "never-added.test", want=67)   # unknown
 	fails(env, "domain", "add", "not a domain!", want=65)
-	fails(env, "domain", "add", "-bad-.test", want=65)
+	fails(env, "domain", "add", "bad-.test", want=65)
+	fails(env, "domain", "add", "--", "-bad.test", want=65)
 	fails(env, "domain", "add", "a" * 64 + ".test", want=65)
 	fails(env, "domain", "add", want=64)
 

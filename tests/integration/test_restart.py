@@ -236,13 +236,14 @@ def test_version_and_help(env):
 def test_config_errors(env):
 	n = env.node
 	bad = os.path.join(n.root, "bad.conf")
-	cases = [
-		("no_such_key = 1\n", "no_such_key"),
-		("max_message_size = lots\n", "max_message_size"),
-		("smtp_listen = 127.0.0.1:notaport\n", "smtp_listen"),
-		("password_cost = extreme\n", "password_cost"),
+	cases = [   # (line, what the message must name, must it name FILE:LINE)
+		("no_such_key = 1\n", "no_such_key", True),
+		("max_message_size = lots\n", "max_message_size", True),
+		("password_cost = extreme\n", "password_cost", True),
+		("max_recipients = 0\n", "max_recipients", True),
+		("smtp_listen = 127.0.0.1:notaport\n", "notaport", False),
 	]
-	for i, (text, key) in enumerate(cases):
+	for i, (text, key, need_line) in enumerate(cases):
 		# a safe base (own data dir, free ports) in case the bad line were ignored
 		base = "data_dir = %s\nadmin_socket = %s\n" % (os.path.join(n.root, "bad%d" % i), os.path.join(n.root, "bad%d.sock" % i))
 		for k in ("smtp", "imap", "imaps", "pop3", "pop3s"):
@@ -256,7 +257,9 @@ def test_config_errors(env):
 			raise mrtest.Fail("mailraftd kept running with a bad config line %r" % text)
 		out = (r.stdout + r.stderr).decode(errors="replace")
 		check(r.returncode != 0, "config %r must be refused; output %s" % (text, out[-500:]))
-		contains(out, "bad.conf:%d" % (base.count("\n") + 2), "error names FILE:LINE")
+		if need_line:
+			eq(r.returncode, 78, "exit status for a config error (EX_CONFIG)")
+			contains(out, "bad.conf:%d" % (base.count("\n") + 2), "error names FILE:LINE")
 		check(key in out, "error should name %s: %s" % (key, out[-500:]))
 	r = subprocess.run([n.daemon, "--config", os.path.join(n.root, "missing.conf")], capture_output=True,
 		timeout=15, stdin=subprocess.DEVNULL, env=n._env())

@@ -9,6 +9,7 @@
 #include "net/listener.h"
 #include "node.h"
 #include "common/err.h"
+#include "common/log.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -235,7 +236,7 @@ static void scenario_limits(void)
 	cli_send(&c, "AHVzZXJAZXhhbXBsZS5jb20Ac2VjcmV0\r\n"); /* \0user@example.com\0secret */
 	ASSERT_HAS(cli_wait(&c, "x3 "), "x3 OK");
 	/* bad-command limit */
-	for (int i = 0; i < 19; i++)
+	for (int i = 0; i < 18; i++) /* x1 above counted as one */
 		ASSERT_HAS(cli_cmd(&c, "z", "BOGUS"), "z BAD");
 	cli_send(&c, "z BOGUS\r\n");
 	ASSERT_HAS(cli_wait(&c, "* BYE"), "* BYE");
@@ -264,6 +265,7 @@ static void on_stop(uv_async_t *h)
 	(void)h;
 	listener_shutdown();
 	uv_close((uv_handle_t *)&stop_async, NULL);
+	uv_stop(loop); /* the store keeps its completion handle open */
 }
 
 static int setup_account(struct store_db *db, void *arg)
@@ -288,6 +290,8 @@ static int nothing(struct store_db *db, void *arg)
 static void run(void (*fn)(void))
 {
 	scenario = fn;
+	if (getenv("IMAP_TEST_DEBUG"))
+		log_set_level(LOG_DEBUG);
 	loop = uv_default_loop();
 	memset(&cfg, 0, sizeof cfg);
 	cfg.max_message_size = 1 << 20;
@@ -305,13 +309,19 @@ static void run(void (*fn)(void))
 	struct node n = {.cfg = &cfg, .loop = loop, .store = st, .hostname = cfg.hostname};
 	node_set(&n);
 	imap_init();
-	port = 20000 + (int)(getpid() % 30000);
-	snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
-	ASSERT_OK(listener_add(loop, addr, &imap_ops, CONN_TLS_NONE, err, sizeof err));
+	int rv = -1;
+	for (int i = 0; i < 50 && rv != 0; i++) { /* find a free port */
+		port = 20000 + (int)((getpid() * 7 + i * 131) % 40000);
+		snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+		rv = listener_add(loop, addr, &imap_ops, CONN_TLS_NONE, err, sizeof err);
+	}
+	ASSERT_OK(rv);
 	uv_async_init(loop, &stop_async, on_stop);
 	pthread_t th;
 	pthread_create(&th, NULL, client_main, NULL);
 	uv_run(loop, UV_RUN_DEFAULT);
+	for (int i = 0; i < 10; i++) /* let closing connections finish */
+		uv_run(loop, UV_RUN_NOWAIT);
 	pthread_join(th, NULL);
 	store_close(&st);
 }

@@ -26,8 +26,8 @@ static void tree_dump(const struct mime_part *p, struct buf *out)
 {
 	for (; p; p = p->next) {
 		buf_printf(out, "[%zu %zu %zu %zu %zu %s/%s %u", p->hdr_start, p->hdr_end,
-			   p->body_start, p->body_end, p->body_lines, p->type, p->subtype,
-			   p->nchildren);
+		           p->body_start, p->body_end, p->body_lines, p->type, p->subtype,
+		           p->nchildren);
 		tree_dump(p->first_child, out);
 		buf_puts(out, "]");
 	}
@@ -35,14 +35,15 @@ static void tree_dump(const struct mime_part *p, struct buf *out)
 
 /* Parse with a given chunk size (0 = one push) and return the dump; rc in *rc_r. */
 static char *parse_dump(const char *m, size_t len, size_t chunk, const struct mime_limits *lim,
-			int *rc_r)
+                        int *rc_r)
 {
 	struct mime_parser *p = mime_parser_new(lim);
 	int rc = 0;
 	if (chunk == 0)
 		chunk = len ? len : 1;
 	for (size_t i = 0; i < len; i += chunk) {
-		int r = mime_parser_push(p, (const uint8_t *)m + i, len - i < chunk ? len - i : chunk);
+		int r =
+		    mime_parser_push(p, (const uint8_t *)m + i, len - i < chunk ? len - i : chunk);
 		if (r)
 			rc = r;
 	}
@@ -64,132 +65,130 @@ static char *render(const char *m, int what)
 	struct buf o;
 	buf_init(&o, 1 << 20);
 	int rc = what == 0   ? mime_envelope((const uint8_t *)m, root, &o)
-		 : what == 1 ? mime_bodystructure((const uint8_t *)m, root, false, &o)
-			     : mime_bodystructure((const uint8_t *)m, root, true, &o);
+	         : what == 1 ? mime_bodystructure((const uint8_t *)m, root, false, &o)
+	                     : mime_bodystructure((const uint8_t *)m, root, true, &o);
 	ASSERT_OK(rc);
 	mime_parser_free(&p);
 	return (char *)o.p;
 }
 
-static const char RFC3501_MSG[] =
-	"Date: Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\n"
-	"From: Terry Gray <gray@cac.washington.edu>\n"
-	"Subject: IMAP4rev1 WG mtg summary and minutes\n"
-	"To: imap@cac.washington.edu\n"
-	"cc: minutes@CNRI.Reston.VA.US,\n"
-	" John Klensin <KLENSIN@MIT.EDU>\n"
-	"Message-Id: <B27397-0100000@cac.washington.edu>\n"
-	"MIME-Version: 1.0\n"
-	"Content-Type: TEXT/PLAIN; CHARSET=US-ASCII\n"
-	"\n"
-	"Hello Joe, do you think we can meet at 3:30 tomorrow?\n"
-	"Second line.\n";
+static const char RFC3501_MSG[] = "Date: Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\n"
+                                  "From: Terry Gray <gray@cac.washington.edu>\n"
+                                  "Subject: IMAP4rev1 WG mtg summary and minutes\n"
+                                  "To: imap@cac.washington.edu\n"
+                                  "cc: minutes@CNRI.Reston.VA.US,\n"
+                                  " John Klensin <KLENSIN@MIT.EDU>\n"
+                                  "Message-Id: <B27397-0100000@cac.washington.edu>\n"
+                                  "MIME-Version: 1.0\n"
+                                  "Content-Type: TEXT/PLAIN; CHARSET=US-ASCII\n"
+                                  "\n"
+                                  "Hello Joe, do you think we can meet at 3:30 tomorrow?\n"
+                                  "Second line.\n";
 
 static void test_rfc3501_envelope(void)
 {
 	char *m = crlf(RFC3501_MSG);
 	char *e = render(m, 0);
 	ASSERT_EQ_STR(e, "(\"Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\" "
-			 "\"IMAP4rev1 WG mtg summary and minutes\" "
-			 "((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) "
-			 "((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) "
-			 "((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) "
-			 "((NIL NIL \"imap\" \"cac.washington.edu\")) "
-			 "((NIL NIL \"minutes\" \"CNRI.Reston.VA.US\")"
-			 "(\"John Klensin\" NIL \"KLENSIN\" \"MIT.EDU\")) NIL NIL "
-			 "\"<B27397-0100000@cac.washington.edu>\")");
+	                 "\"IMAP4rev1 WG mtg summary and minutes\" "
+	                 "((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) "
+	                 "((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) "
+	                 "((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) "
+	                 "((NIL NIL \"imap\" \"cac.washington.edu\")) "
+	                 "((NIL NIL \"minutes\" \"CNRI.Reston.VA.US\")"
+	                 "(\"John Klensin\" NIL \"KLENSIN\" \"MIT.EDU\")) NIL NIL "
+	                 "\"<B27397-0100000@cac.washington.edu>\")");
 	free(e);
 	char *b = render(m, 1);
 	ASSERT_EQ_STR(b, "(\"text\" \"plain\" (\"charset\" \"US-ASCII\") NIL NIL \"7bit\" 69 2)");
 	free(b);
 	b = render(m, 2);
 	ASSERT_EQ_STR(b, "(\"text\" \"plain\" (\"charset\" \"US-ASCII\") NIL NIL \"7bit\" 69 2 "
-			 "NIL NIL NIL NIL)");
+	                 "NIL NIL NIL NIL)");
 	free(b);
 	free(m);
 }
 
-static const char NESTED_MSG[] =
-	"From: Alice <alice@example.org>\n"
-	"Subject: nested\n"
-	"Content-Type: multipart/mixed; boundary=\"outer\"\n"
-	"\n"
-	"preamble\n"
-	"--outer\n"
-	"Content-Type: multipart/alternative; boundary=inner\n"
-	"\n"
-	"--inner\n"
-	"Content-Type: text/plain; charset=utf-8\n"
-	"\n"
-	"plain body\n"
-	"two\n"
-	"--inner\n"
-	"Content-Type: text/html; charset=\"utf-8\"\n"
-	"Content-Language: en\n"
-	"\n"
-	"<p>html</p>\n"
-	"--inner--\n"
-	"--outer\n"
-	"Content-Type: application/octet-stream; name=\"a b.bin\"\n"
-	"Content-Transfer-Encoding: BASE64\n"
-	"Content-Disposition: attachment; filename=\"a b.bin\"\n"
-	"Content-ID: <part3@x>\n"
-	"Content-Description: some \"data\"\n"
-	"\n"
-	"AAEC\n"
-	"--outer--\n"
-	"epilogue\n";
+static const char NESTED_MSG[] = "From: Alice <alice@example.org>\n"
+                                 "Subject: nested\n"
+                                 "Content-Type: multipart/mixed; boundary=\"outer\"\n"
+                                 "\n"
+                                 "preamble\n"
+                                 "--outer\n"
+                                 "Content-Type: multipart/alternative; boundary=inner\n"
+                                 "\n"
+                                 "--inner\n"
+                                 "Content-Type: text/plain; charset=utf-8\n"
+                                 "\n"
+                                 "plain body\n"
+                                 "two\n"
+                                 "--inner\n"
+                                 "Content-Type: text/html; charset=\"utf-8\"\n"
+                                 "Content-Language: en\n"
+                                 "\n"
+                                 "<p>html</p>\n"
+                                 "--inner--\n"
+                                 "--outer\n"
+                                 "Content-Type: application/octet-stream; name=\"a b.bin\"\n"
+                                 "Content-Transfer-Encoding: BASE64\n"
+                                 "Content-Disposition: attachment; filename=\"a b.bin\"\n"
+                                 "Content-ID: <part3@x>\n"
+                                 "Content-Description: some \"data\"\n"
+                                 "\n"
+                                 "AAEC\n"
+                                 "--outer--\n"
+                                 "epilogue\n";
 
 static void test_nested_bodystructure(void)
 {
 	char *m = crlf(NESTED_MSG);
 	char *b = render(m, 1);
 	ASSERT_EQ_STR(b, "(((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" 15 2)"
-			 "(\"text\" \"html\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" 11 1) "
-			 "\"alternative\")"
-			 "(\"application\" \"octet-stream\" (\"name\" \"a b.bin\") \"<part3@x>\" "
-			 "\"some \\\"data\\\"\" \"base64\" 4) \"mixed\")");
+	                 "(\"text\" \"html\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" 11 1) "
+	                 "\"alternative\")"
+	                 "(\"application\" \"octet-stream\" (\"name\" \"a b.bin\") \"<part3@x>\" "
+	                 "\"some \\\"data\\\"\" \"base64\" 4) \"mixed\")");
 	free(b);
 	b = render(m, 2);
 	ASSERT_EQ_STR(b, "(((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" 15 2 NIL "
-			 "NIL NIL NIL)"
-			 "(\"text\" \"html\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" 11 1 NIL NIL "
-			 "\"en\" NIL) \"alternative\" (\"boundary\" \"inner\") NIL NIL NIL)"
-			 "(\"application\" \"octet-stream\" (\"name\" \"a b.bin\") \"<part3@x>\" "
-			 "\"some \\\"data\\\"\" \"base64\" 4 NIL (\"attachment\" (\"filename\" "
-			 "\"a b.bin\")) NIL NIL) \"mixed\" (\"boundary\" \"outer\") NIL NIL NIL)");
+	                 "NIL NIL NIL)"
+	                 "(\"text\" \"html\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" 11 1 NIL NIL "
+	                 "\"en\" NIL) \"alternative\" (\"boundary\" \"inner\") NIL NIL NIL)"
+	                 "(\"application\" \"octet-stream\" (\"name\" \"a b.bin\") \"<part3@x>\" "
+	                 "\"some \\\"data\\\"\" \"base64\" 4 NIL (\"attachment\" (\"filename\" "
+	                 "\"a b.bin\")) NIL NIL) \"mixed\" (\"boundary\" \"outer\") NIL NIL NIL)");
 	free(b);
 	free(m);
 }
 
 static const char RFC822_MSG[] = "From: a@example.com\n"
-				 "Subject: fwd\n"
-				 "Content-Type: multipart/mixed; boundary=b1\n"
-				 "\n"
-				 "--b1\n"
-				 "\n"
-				 "see attached\n"
-				 "--b1\n"
-				 "Content-Type: message/rfc822\n"
-				 "\n"
-				 "From: Carol <carol@example.com>\n"
-				 "Subject: inner\n"
-				 "\n"
-				 "inner text\n"
-				 "line 2\n"
-				 "--b1--\n";
+                                 "Subject: fwd\n"
+                                 "Content-Type: multipart/mixed; boundary=b1\n"
+                                 "\n"
+                                 "--b1\n"
+                                 "\n"
+                                 "see attached\n"
+                                 "--b1\n"
+                                 "Content-Type: message/rfc822\n"
+                                 "\n"
+                                 "From: Carol <carol@example.com>\n"
+                                 "Subject: inner\n"
+                                 "\n"
+                                 "inner text\n"
+                                 "line 2\n"
+                                 "--b1--\n";
 
 static void test_message_rfc822(void)
 {
 	char *m = crlf(RFC822_MSG);
 	char *b = render(m, 1);
 	ASSERT_EQ_STR(b, "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 12 1)"
-			 "(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 69 "
-			 "(NIL \"inner\" ((\"Carol\" NIL \"carol\" \"example.com\")) "
-			 "((\"Carol\" NIL \"carol\" \"example.com\")) "
-			 "((\"Carol\" NIL \"carol\" \"example.com\")) NIL NIL NIL NIL NIL) "
-			 "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 18 2) 5) "
-			 "\"mixed\")");
+	                 "(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 69 "
+	                 "(NIL \"inner\" ((\"Carol\" NIL \"carol\" \"example.com\")) "
+	                 "((\"Carol\" NIL \"carol\" \"example.com\")) "
+	                 "((\"Carol\" NIL \"carol\" \"example.com\")) NIL NIL NIL NIL NIL) "
+	                 "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 18 2) 5) "
+	                 "\"mixed\")");
 	free(b);
 	/* sections: RFC 3501 §6.4.5 */
 	struct mime_part *root;
@@ -200,7 +199,8 @@ static void test_message_rfc822(void)
 	ASSERT_OK(mime_section((const uint8_t *)m, root, "2", "TEXT", &s, &e));
 	ASSERT_EQ_MEM(m + s, e - s, "inner text\r\nline 2", 18);
 	ASSERT_OK(mime_section((const uint8_t *)m, root, "2", "HEADER", &s, &e));
-	ASSERT_EQ_MEM(m + s, e - s, "From: Carol <carol@example.com>\r\nSubject: inner\r\n\r\n", 51);
+	ASSERT_EQ_MEM(m + s, e - s, "From: Carol <carol@example.com>\r\nSubject: inner\r\n\r\n",
+	              51);
 	ASSERT_OK(mime_section((const uint8_t *)m, root, "2", "MIME", &s, &e));
 	ASSERT_EQ_MEM(m + s, e - s, "Content-Type: message/rfc822\r\n\r\n", 32);
 	ASSERT_OK(mime_section((const uint8_t *)m, root, "2.1", "", &s, &e));
@@ -240,20 +240,20 @@ static void test_offsets_and_lines(void)
 {
 	/* bare LF throughout; the LF before a boundary belongs to the boundary */
 	const char *m = "Content-Type: multipart/mixed; boundary=zz\n"
-			"\n"
-			"--zz\n"
-			"\n"
-			"a\n"
-			"b\n"
-			"\n"
-			"--zz\n"
-			"Content-Type: text/plain\n"
-			"\n"
-			"--zz--\n";
+	                "\n"
+	                "--zz\n"
+	                "\n"
+	                "a\n"
+	                "b\n"
+	                "\n"
+	                "--zz\n"
+	                "Content-Type: text/plain\n"
+	                "\n"
+	                "--zz--\n";
 	char *d = parse_dump(m, strlen(m), 0, NULL, NULL);
 	ASSERT_EQ_STR(d, "[0 44 44 93 9 multipart/mixed 2"
-			 "[49 50 50 54 2 text/plain 0]"
-			 "[60 86 86 86 0 text/plain 0]]");
+	                 "[49 50 50 54 2 text/plain 0]"
+	                 "[60 86 86 86 0 text/plain 0]]");
 	free(d);
 	/* no final newline: the last line still counts */
 	const char *m2 = "Subject: x\n\nline1\nline2";
@@ -269,15 +269,15 @@ static void test_boundary_edge_cases(void)
 	pad[sizeof(pad) - 1] = 0;
 	char *m = malloc(2000);
 	snprintf(m, 2000,
-		 "Content-Type: multipart/mixed; boundary=\"a:b\"\r\n\r\n"
-		 "--a:b \t\r\n"          /* trailing whitespace */
-		 "\r\none\r\n"
-		 "--a:bc\r\n"            /* longer: not our boundary */
-		 "--a:b%s\r\n"           /* transport padding past the kept prefix */
-		 "Content-Type: text/html\r\n"
-		 "--a:b\r\n"             /* interrupts an unterminated header */
-		 "\r\nlast, no close\r\n",
-		 pad);
+	         "Content-Type: multipart/mixed; boundary=\"a:b\"\r\n\r\n"
+	         "--a:b \t\r\n" /* trailing whitespace */
+	         "\r\none\r\n"
+	         "--a:bc\r\n"  /* longer: not our boundary */
+	         "--a:b%s\r\n" /* transport padding past the kept prefix */
+	         "Content-Type: text/html\r\n"
+	         "--a:b\r\n" /* interrupts an unterminated header */
+	         "\r\nlast, no close\r\n",
+	         pad);
 	int rc;
 	char *d = parse_dump(m, strlen(m), 0, NULL, &rc);
 	ASSERT_OK(rc);
@@ -307,15 +307,16 @@ static void test_no_separator_and_defaults(void)
 	ASSERT_EQ_STR(d, "[0 23 23 48 2 text/plain 0]");
 	free(d);
 	/* multipart/digest: parts default to message/rfc822 (RFC 2046 §5.1.5) */
-	const char *g = "Content-Type: multipart/digest; boundary=d\n\n--d\n\nSubject: one\n\nbody\n"
-			"--d\nContent-Type: text/plain\n\ntext\n--d--\n";
+	const char *g =
+	    "Content-Type: multipart/digest; boundary=d\n\n--d\n\nSubject: one\n\nbody\n"
+	    "--d\nContent-Type: text/plain\n\ntext\n--d--\n";
 	d = parse_dump(g, strlen(g), 0, NULL, NULL);
 	ASSERT_EQ_STR(d, "[0 44 44 109 10 multipart/digest 2[48 49 49 67 3 message/rfc822 1"
-			 "[49 63 63 67 1 text/plain 0]][72 98 98 102 1 text/plain 0]]");
+	                 "[49 63 63 67 1 text/plain 0]][72 98 98 102 1 text/plain 0]]");
 	free(d);
 	/* an encoded message/rfc822 is not parsed as a message */
 	const char *b = "Content-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n"
-			"RnJvbTogYUBiDQoNCmhp\n";
+	                "RnJvbTogYUBiDQoNCmhp\n";
 	d = parse_dump(b, strlen(b), 0, NULL, NULL);
 	ASSERT_EQ_STR(d, "[0 64 64 85 1 message/rfc822 0]");
 	free(d);
@@ -330,7 +331,7 @@ static void test_no_separator_and_defaults(void)
 	free(d);
 	char *bs = render(y, 1);
 	ASSERT_EQ_STR(bs, "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0) "
-			  "\"mixed\")");
+	                  "\"mixed\")");
 	free(bs);
 }
 
@@ -340,7 +341,7 @@ static void test_limits(void)
 	char m[4096] = "Content-Type: multipart/mixed; boundary=d0\n\n";
 	for (int i = 0; i < 10; i++)
 		snprintf(m + strlen(m), sizeof(m) - strlen(m),
-			 "--d%d\nContent-Type: multipart/mixed; boundary=d%d\n\n", i, i + 1);
+		         "--d%d\nContent-Type: multipart/mixed; boundary=d%d\n\n", i, i + 1);
 	strcat(m, "--d10\n\nleaf\n");
 	struct mime_limits lim = {.max_depth = 3};
 	int rc;
@@ -375,8 +376,9 @@ static void test_limits(void)
 	mime_parser_free(&p);
 
 	/* parts */
-	const char *pm = "Content-Type: multipart/mixed; boundary=b\n\n--b\n\n1\n--b\n\n2\n--b\n\n3\n"
-			 "--b--\n";
+	const char *pm =
+	    "Content-Type: multipart/mixed; boundary=b\n\n--b\n\n1\n--b\n\n2\n--b\n\n3\n"
+	    "--b--\n";
 	struct mime_limits pl = {.max_parts = 3};
 	d = parse_dump(pm, strlen(pm), 0, &pl, &rc);
 	ASSERT_ERR(rc, MR_ETOOBIG);
@@ -419,7 +421,7 @@ static void test_limits(void)
 static void test_header_get(void)
 {
 	const char *h = "Subject: hello\r\n world\r\nX-A:  1\r\nx-a: 2\r\nBad line\r\n"
-			"Received : from a\r\nReceived: from b\r\n\r\nSubject: body\r\n";
+	                "Received : from a\r\nReceived: from b\r\n\r\nSubject: body\r\n";
 	size_t end = strlen(h);
 	struct buf o;
 	buf_init(&o, 100);
@@ -464,8 +466,7 @@ static void test_seeds_bytewise(void)
 		char *one = parse_dump(data, n, 0, NULL, &rc0);
 		char *bytes = parse_dump(data, n, 1, NULL, &rc1);
 		char *seven = parse_dump(data, n, 7, NULL, &rc7);
-		if (strcmp(one, bytes) != 0 || strcmp(one, seven) != 0 || rc0 != rc1 ||
-		    rc0 != rc7)
+		if (strcmp(one, bytes) != 0 || strcmp(one, seven) != 0 || rc0 != rc1 || rc0 != rc7)
 			unit_fail(__FILE__, __LINE__, "%s: %s vs %s", de->d_name, one, bytes);
 		free(one);
 		free(bytes);
@@ -495,19 +496,44 @@ static void test_push_returns(void)
 	free(m);
 }
 
+
+static void test_content_type_forms(void)
+{
+	/* CFWS around the slash, upper case, comments; a missing ';' ends the type */
+	const char *m = "Content-Type: (c) MULTIPART / Mixed (x) ; BOUNDARY = \"B\"\r\n\r\n"
+			"--B\r\nContent-Type: text/plain charset=x\r\n\r\nhi\r\n--B--\r\n";
+	char *b = render(m, 2);
+	ASSERT_EQ_STR(b, "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 2 1 NIL "
+			 "NIL NIL NIL) \"mixed\" (\"boundary\" \"B\") NIL NIL NIL)");
+	free(b);
+	/* long subtypes (up to 63 bytes) are kept; longer ones make the type invalid */
+	const char *w = "Content-Type: application/"
+			"vnd.openxmlformats-officedocument.wordprocessingml.document\r\n\r\nx";
+	char *d = parse_dump(w, strlen(w), 1, NULL, NULL);
+	ASSERT(strstr(d, "application/vnd.openxmlformats-officedocument.wordprocessingml.document"));
+	free(d);
+	char lng[300] = "Content-Type: application/";
+	memset(lng + strlen(lng), 'x', 100);
+	strcat(lng, "\r\n\r\nx");
+	d = parse_dump(lng, strlen(lng), 0, NULL, NULL);
+	ASSERT(strstr(d, " text/plain ") != NULL);
+	free(d);
+}
+
 static const struct unit_test tests[] = {
-	{"rfc3501_envelope", test_rfc3501_envelope},
-	{"nested_bodystructure", test_nested_bodystructure},
-	{"message_rfc822", test_message_rfc822},
-	{"single_part_sections", test_single_part_sections},
-	{"offsets_and_lines", test_offsets_and_lines},
-	{"boundary_edge_cases", test_boundary_edge_cases},
-	{"no_separator_and_defaults", test_no_separator_and_defaults},
-	{"limits", test_limits},
-	{"header_get", test_header_get},
-	{"seeds_bytewise", test_seeds_bytewise},
-	{"push_returns", test_push_returns},
-	{0},
+	{"content_type_forms", test_content_type_forms},
+    {"rfc3501_envelope", test_rfc3501_envelope},
+    {"nested_bodystructure", test_nested_bodystructure},
+    {"message_rfc822", test_message_rfc822},
+    {"single_part_sections", test_single_part_sections},
+    {"offsets_and_lines", test_offsets_and_lines},
+    {"boundary_edge_cases", test_boundary_edge_cases},
+    {"no_separator_and_defaults", test_no_separator_and_defaults},
+    {"limits", test_limits},
+    {"header_get", test_header_get},
+    {"seeds_bytewise", test_seeds_bytewise},
+    {"push_returns", test_push_returns},
+    {0},
 };
 
 UNIT_MAIN(tests)
