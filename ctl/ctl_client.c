@@ -119,14 +119,16 @@ int ctl_roundtrip(const char *path, const Mr__CtlRequest *req, Mr__CtlResponse *
 		status = CTL_EX_DATAERR;
 		goto done;
 	}
-	if (write_all(fd, out.p, out.len) != 0) {
-		snprintf(err, errlen, "cannot send to %s: %s", path, strerror(errno));
-		status = CTL_EX_UNAVAILABLE;
-		goto done;
-	}
+	/* A node that refuses us answers at once and hangs up, possibly before our request is
+	 * written: after a failed send, still read the answer it may have left. */
+	int send_errno = write_all(fd, out.p, out.len) != 0 ? errno : 0;
 	uint8_t *body = NULL;
 	size_t len = 0;
 	status = read_frame(fd, &body, &len, err, errlen);
+	if (status != 0 && send_errno) {
+		snprintf(err, errlen, "cannot send to %s: %s", path, strerror(send_errno));
+		status = CTL_EX_UNAVAILABLE;
+	}
 	if (status == 0 && admin_resp_decode(body, len, resp_r) != 0) {
 		snprintf(err, errlen, "malformed response from the node");
 		status = CTL_EX_PROTOCOL;

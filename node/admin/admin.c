@@ -397,6 +397,7 @@ int admin_start(char *err, size_t errlen)
 	}
 	admin.running = true;
 	admin.start_ms = mr_now_ms();
+	admin__drops_quiesce(false);
 	log_info("admin", "listening path=%s", admin.path);
 	return 0;
 }
@@ -406,6 +407,7 @@ void admin_stop(void)
 	if (!admin.running)
 		return;
 	admin.running = false;
+	admin__drops_quiesce(true); /* the node closes the store next */
 	for (struct admin_conn *c = admin.conns; c; c = c->next)
 		conn_close(c); /* requests in flight keep their connection until they finish */
 	uv_close((uv_handle_t *)&admin.server, NULL);

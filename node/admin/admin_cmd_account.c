@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "node.h"
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,10 +227,41 @@ static int account_rm_job(struct store_db *db, void *arg)
 	return 0;
 }
 
+/* Drops run on libuv worker threads and call into the store, so the store must outlive them:
+ * admin_stop (before the node closes the store) waits for a drop already running and keeps
+ * new ones from starting. Only at shutdown, and only for one file removal. */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	unsigned running;
+	bool stopping;
+} drops = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, false};
+
+void admin__drops_quiesce(bool stop)
+{
+	pthread_mutex_lock(&drops.mu);
+	drops.stopping = stop;
+	while (stop && drops.running)
+		pthread_cond_wait(&drops.cond, &drops.mu);
+	pthread_mutex_unlock(&drops.mu);
+}
+
 static void drop_work(uv_work_t *w)
 {
 	struct admin_req *r = w->data;
+	pthread_mutex_lock(&drops.mu);
+	bool go = !drops.stopping;
+	drops.running += go;
+	pthread_mutex_unlock(&drops.mu);
+	if (!go) {
+		r->work_rv = MR_ECLOSED;
+		return;
+	}
 	r->work_rv = store_drop(node_get()->store, r->acct.dbname);
+	pthread_mutex_lock(&drops.mu);
+	drops.running--;
+	pthread_cond_broadcast(&drops.cond);
+	pthread_mutex_unlock(&drops.mu);
 }
 
 static void drop_done(uv_work_t *w, int status)
@@ -261,6 +293,18 @@ static void account_rm_done(struct admin_req *r, int rv)
 	}
 	if (rv != 0) {
 		admin__fail(r, rv, "cannot remove %s: %s", addr, mr_strerror(rv));
+		return;
+	}
+	pthread_mutex_lock(&drops.mu);
+	bool stopping = drops.stopping;
+	pthread_mutex_unlock(&drops.mu);
+	if (stopping) {
+		log_warn("admin", "shutting down: database of removed account left db=%s",
+		         r->acct.dbname);
+		admin__fail(r, MR_ECLOSED,
+		            "account %s removed, but the node is shutting down: "
+		            "database %s left in place",
+		            addr, r->acct.dbname);
 		return;
 	}
 	r->work.data = r;

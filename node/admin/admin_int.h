@@ -54,6 +54,9 @@ void admin__fail(struct admin_req *r, int rv, const char *fmt, ...) MR_PRINTF(3,
  * queued, cont is called at once with the error. */
 void admin__job(struct admin_req *r, const char *dbname, int flags, store_job_fn fn,
                 admin_cont_fn cont);
+/* stop: refuse new database drops and wait for one still running; !stop: allow them again
+ * (admin_cmd_account.c). */
+void admin__drops_quiesce(bool stop);
 /* Seconds since admin_start (the daemon's uptime as far as the admin channel knows). */
 uint64_t admin__uptime_s(void);
 

@@ -40,6 +40,8 @@ static int append_run(struct store_db *db, struct imap_job *j)
 	}
 	if (rv != 0)
 		return rv;
+	if ((rv = imap__quota_check(db, j->quota, a->len)) != 0)
+		return rv;
 	struct buf env, bs;
 	buf_init(&env, 1024 * 1024);
 	buf_init(&bs, 4 * 1024 * 1024);

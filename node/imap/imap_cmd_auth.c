@@ -14,9 +14,11 @@
 
 #define MAX_AUTH_FAILURES 5
 
+/* Implicit-TLS connections count as protected from the start: the greeting is queued until
+ * the handshake completes and no input arrives before it. */
 static bool tls_on(struct imap_session *s)
 {
-	return conn_is_tls(s->c);
+	return conn_is_tls(s->c) || conn_tls_mode(s->c) == CONN_TLS_IMPLICIT;
 }
 
 /* RFC 3501 §6.2.3 / RFC 2595: no plaintext passwords before TLS unless configured. */
@@ -116,6 +118,7 @@ static void login_done(struct imap_job *j, int rv)
 	if (rv == 0) {
 		snprintf(s->user, sizeof s->user, "%s", a->acct.address);
 		snprintf(s->dbname, sizeof s->dbname, "%s", a->acct.dbname);
+		s->quota = a->acct.quota;
 		imap__enter_state(s, IMAP_S_AUTH);
 		char caps[512];
 		imap__caps(s, caps, sizeof caps);

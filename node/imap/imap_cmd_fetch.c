@@ -18,6 +18,9 @@ struct fetch_arg {
 	struct imap_fetch f;
 	struct imap_seqset set;
 	bool uid;
+	/* progress across rounds (see imap_job.again) */
+	size_t *idx, nidx, pos;
+	bool resolved;
 };
 
 static void fetch_arg_free(void *p)
@@ -25,6 +28,7 @@ static void fetch_arg_free(void *p)
 	struct fetch_arg *a = p;
 	imap_fetch_free(&a->f);
 	imap_seqset_free(&a->set);
+	free(a->idx);
 	free(a);
 }
 
@@ -189,13 +193,17 @@ static int fetch_one(struct store_db *db, struct imap_job *j, struct fetch_arg *
 static int fetch_run(struct store_db *db, struct imap_job *j)
 {
 	struct fetch_arg *a = j->arg;
-	size_t *idx;
-	size_t n = imap__snap_select(&j->snap, &a->set, a->uid, &idx);
+	if (!a->resolved) {
+		a->nidx = imap__snap_select(&j->snap, &a->set, a->uid, &a->idx);
+		a->resolved = true;
+	}
 	bool in_tx = false;
 	int rv = 0;
-	for (size_t k = 0; k < n && rv == 0; k++)
-		rv = fetch_one(db, j, a, idx[k], &in_tx);
-	free(idx);
+	/* rounds of about IMAP_OUT_HIGH bytes so a big FETCH never sits whole in memory */
+	while (a->pos < a->nidx && rv == 0 && j->out.len < IMAP_OUT_HIGH)
+		rv = fetch_one(db, j, a, a->idx[a->pos++], &in_tx);
+	if (rv == 0 && a->pos < a->nidx)
+		j->again = true;
 	if (in_tx) {
 		if (rv == 0)
 			rv = store_tx_commit(db);

@@ -177,6 +177,10 @@ static int copy_run(struct store_db *db, struct imap_job *j)
 		}
 		if (rv != 0)
 			break;
+		if ((rv = imap__quota_check(db, j->quota, r.size)) != 0) {
+			imap__msg_free(&r);
+			break;
+		}
 		sqlite3_bind_int64(bst, 1, r.id);
 		if (sqlite3_step(bst) == SQLITE_ROW) {
 			const uint8_t *raw = sqlite3_column_blob(bst, 0);

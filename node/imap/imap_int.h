@@ -68,6 +68,7 @@ struct imap_session {
 	bool readonly;
 	struct imap_snap snap;
 	/* bookkeeping */
+	int64_t quota; /* bytes (directory), 0 = none */
 	unsigned bad;
 	unsigned auth_failures;
 	bool busy;            /* a store job is in flight (conn paused and held) */
@@ -164,6 +165,7 @@ struct imap_job {
 	char reply[512];        /* "OK ..." / "NO ..." (without the tag) */
 	/* selected-mailbox context (copied at start when the session is SELECTED) */
 	bool selected;
+	int64_t quota; /* the account's, for APPEND / COPY */
 	bool allow_expunge; /* refresh may announce expunges */
 	bool readonly;
 	int64_t folder_id;
@@ -171,7 +173,15 @@ struct imap_job {
 	struct imap_snap snap; /* working copy: replaces the session's on success */
 	void *arg;
 	void (*free_arg)(void *arg);
+	/* set by run: more rounds follow (big FETCH). The output so far is written, then run is
+	 * called again once the connection's queued output has drained below IMAP_OUT_HIGH;
+	 * the refresh runs only after the last round. */
+	bool again;
+	bool timer_on;
+	uv_timer_t timer;
 };
+
+#define IMAP_OUT_HIGH (4u * 1024 * 1024) /* back-pressure threshold and round size */
 
 /* A job for s with the session's selected-mailbox context copied in. */
 struct imap_job *imap__job_new(struct imap_session *s, const char *tag, imap_job_run_fn run);
@@ -214,6 +224,9 @@ void imap__msg_free(struct imap_msgrow *r);
 /* Inside a transaction: set flags with a new MODSEQ (returned) and bump HIGHESTMODSEQ. */
 int imap__msg_set_flags(struct store_db *db, int64_t folder, int64_t id, const char *flags,
 			uint64_t *modseq_r);
+
+/* MR_EQUOTA when adding `add` bytes would exceed quota (bytes; <= 0: unlimited). */
+int imap__quota_check(struct store_db *db, int64_t quota, uint64_t add);
 
 /* ---- shared utilities (imap_util.c) --------------------------------------------------- */
 /* Append s[0..len) as an IMAP string: quoted when safe, else a literal (8-bit, CR/LF, NUL). */

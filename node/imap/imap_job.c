@@ -147,6 +147,7 @@ struct imap_job *imap__job_new(struct imap_session *s, const char *tag, imap_job
 	snprintf(j->tag, sizeof j->tag, "%s", tag ? tag : "");
 	j->run = run;
 	buf_init(&j->out, 0);
+	j->quota = s->quota;
 	if (s->state == IMAP_S_SELECTED) {
 		j->selected = true;
 		j->readonly = s->readonly;
@@ -158,12 +159,23 @@ struct imap_job *imap__job_new(struct imap_session *s, const char *tag, imap_job
 	return j;
 }
 
+static void job_timer_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
 static void job_free(struct imap_job *j)
 {
 	buf_free(&j->out);
 	imap__snap_free(&j->snap);
 	if (j->free_arg && j->arg)
 		j->free_arg(j->arg);
+	j->arg = NULL;
+	if (j->timer_on) { /* the timer handle lives in the job: free after it closed */
+		j->timer.data = j;
+		uv_close((uv_handle_t *)&j->timer, job_timer_closed);
+		return;
+	}
 	free(j);
 }
 
@@ -178,8 +190,9 @@ void imap__job_reply(struct imap_job *j, const char *fmt, ...)
 static int job_run(struct store_db *db, void *arg)
 {
 	struct imap_job *j = arg;
+	j->again = false;
 	int rv = j->run ? j->run(db, j) : 0;
-	if (j->selected && rv == 0) {
+	if (j->selected && rv == 0 && !j->again) {
 		int r2 = imap__refresh(db, j);
 		if (r2 < 0)
 			rv = r2;
@@ -213,6 +226,31 @@ static void default_reply(struct imap_job *j, int rv)
 	}
 }
 
+static void job_done(void *arg, int rv);
+
+static void on_drain_timer(uv_timer_t *t)
+{
+	struct imap_job *j = t->data;
+	struct imap_session *s = j->s;
+	if (!s->closed && !conn_closing(s->c) && conn_write_queued(s->c) > IMAP_OUT_HIGH)
+		return; /* still draining: poll again */
+	uv_timer_stop(t);
+	if (store_submit(node_get()->store, s->dbname, 0, job_run, job_done, j) != 0)
+		job_done(j, MR_EIO);
+}
+
+/* Another round of a multi-round job: the session stays busy, paused and held. */
+static void job_next_round(struct imap_job *j)
+{
+	buf_reset(&j->out);
+	if (!j->timer_on) {
+		uv_timer_init(node_get()->loop, &j->timer);
+		j->timer_on = true;
+	}
+	j->timer.data = j;
+	uv_timer_start(&j->timer, on_drain_timer, 0, 10);
+}
+
 static void job_done(void *arg, int rv)
 {
 	struct imap_job *j = arg;
@@ -235,6 +273,11 @@ static void job_done(void *arg, int rv)
 			 mr_strerror(rv));
 	if (j->out.len)
 		conn_write(c, j->out.p, j->out.len);
+	if (rv == 0 && j->again) {
+		s->busy = true;
+		job_next_round(j);
+		return;
+	}
 	if (rv == 0 && j->selected && s->state == IMAP_S_SELECTED &&
 	    s->folder_id == j->folder_id) {
 		imap__snap_free(&s->snap);

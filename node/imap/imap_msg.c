@@ -76,3 +76,18 @@ int imap__msg_set_flags(struct store_db *db, int64_t folder, int64_t id, const c
 	return rc == SQLITE_DONE ? 0 : MR_EIO;
 }
 
+
+int imap__quota_check(struct store_db *db, int64_t quota, uint64_t add)
+{
+	if (quota <= 0)
+		return 0;
+	sqlite3_stmt *st = store_stmt(db, "SELECT COALESCE(SUM(size), 0) FROM messages");
+	if (!st)
+		return MR_EIO;
+	int rc = sqlite3_step(st);
+	int64_t used = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return MR_EIO;
+	return (uint64_t)used + add > (uint64_t)quota ? MR_EQUOTA : 0;
+}

@@ -53,6 +53,7 @@ enum {
 	SMTP_F_NOARGS = 1 << 0,   /* arguments are a syntax error (501) */
 	SMTP_F_NEEDARGS = 1 << 1, /* arguments required (501) */
 	SMTP_F_STARTTLS = 1 << 2, /* only while STARTTLS can be offered */
+	SMTP_F_LONGLINE = 1 << 3, /* may exceed SMTP_CMD_LINE_MAX (ESMTP parameters, UTF-8) */
 };
 
 struct smtp_cmd_def {
@@ -69,6 +70,7 @@ struct smtp_gate_ctx {
 	bool tls;         /* TLS active */
 	bool starttls_ok; /* the listener offers STARTTLS (and TLS is configured) */
 	bool has_args;
+	size_t line_len; /* the command line's length without CRLF */
 };
 
 /* Look a verb up (case-insensitive); NULL when unknown. */

@@ -12,10 +12,12 @@
 #include <stdbool.h>
 #include "common/buf.h"
 
-/* RFC 5321 §4.5.3.1.4: a command line is at most 512 octets including CRLF; ESMTP parameters
- * (RFC 1869 §4.1.2) and SMTPUTF8 addresses (RFC 6531 §3.4) make longer lines legitimate, so we
- * allow 2048 octets including the line terminator. */
+/* RFC 5321 §4.5.3.1.4: a command line is at most 512 octets including CRLF. ESMTP parameters
+ * (RFC 1869 §4.1.2) and SMTPUTF8 addresses (RFC 6531 §3.4) make longer MAIL and RCPT lines
+ * legitimate, so the reader allows 2048 octets including the line terminator and the command
+ * gate holds every other command to SMTP_CMD_LINE_MAX. */
 #define SMTP_LINE_MAX 2048
+#define SMTP_CMD_LINE_MAX 512
 /* RFC 5321 §4.5.3.1.6 limits a text line to 1000 octets; real mail breaks that, so we are
  * liberal but bounded: a DATA line longer than 64 KiB marks the message as rejected. */
 #define SMTP_DATA_LINE_MAX (64 * 1024)

@@ -146,6 +146,7 @@ static void dispatch(struct smtp_session *s, const char *line, size_t len)
 	    .tls = conn_is_tls(s->c),
 	    .starttls_ok = conn_tls_mode(s->c) == CONN_TLS_STARTTLS,
 	    .has_args = cl.args_len > 0,
+	    .line_len = len,
 	};
 	bool close_after;
 	const char *deny = smtp__gate(def, &g, &close_after);

@@ -46,10 +46,10 @@ bool smtp__transition_ok(enum smtp_state from, enum smtp_state to)
 static const struct smtp_cmd_def cmds[] = {
     {"EHLO", SMTP_CMD_EHLO, SMTP_ST_CMD, SMTP_F_NEEDARGS, "501 5.5.4 Syntax: EHLO hostname"},
     {"HELO", SMTP_CMD_HELO, SMTP_ST_CMD, SMTP_F_NEEDARGS, "501 5.5.4 Syntax: HELO hostname"},
-    {"MAIL", SMTP_CMD_MAIL, SMTP_ST(SMTP_S_HELO), SMTP_F_NEEDARGS,
+    {"MAIL", SMTP_CMD_MAIL, SMTP_ST(SMTP_S_HELO), SMTP_F_NEEDARGS | SMTP_F_LONGLINE,
      "501 5.5.4 Syntax: MAIL FROM:<address>"},
-    {"RCPT", SMTP_CMD_RCPT, SMTP_ST(SMTP_S_MAIL) | SMTP_ST(SMTP_S_RCPT), SMTP_F_NEEDARGS,
-     "501 5.5.4 Syntax: RCPT TO:<address>"},
+    {"RCPT", SMTP_CMD_RCPT, SMTP_ST(SMTP_S_MAIL) | SMTP_ST(SMTP_S_RCPT),
+     SMTP_F_NEEDARGS | SMTP_F_LONGLINE, "501 5.5.4 Syntax: RCPT TO:<address>"},
     /* DATA in MAIL state reaches the handler: after rejected RCPTs it answers 554 (RFC 2920
      * §3.1), otherwise 503 */
     {"DATA", SMTP_CMD_DATA, SMTP_ST(SMTP_S_MAIL) | SMTP_ST(SMTP_S_RCPT), SMTP_F_NOARGS,
@@ -111,6 +111,9 @@ const char *smtp__gate(const struct smtp_cmd_def *def, const struct smtp_gate_ct
 		*close_r = true;
 		return "521 5.7.0 Error: HTTP request on the SMTP port: closing";
 	}
+	/* RFC 5321 §4.5.3.1.4: 512 octets with CRLF, except where an extension allows more */
+	if (!(def->flags & SMTP_F_LONGLINE) && g->line_len + 2 > SMTP_CMD_LINE_MAX)
+		return "500 5.5.2 Error: line too long";
 	if (def->id == SMTP_CMD_NOTIMPL)
 		return "502 5.5.1 Error: command not implemented";
 	if (def->flags & SMTP_F_STARTTLS) {

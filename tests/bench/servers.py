@@ -47,6 +47,24 @@ def tail(path, n=20):
 		return ""
 
 
+def sanitizer_report(path, frames=10):
+	"""The gist of an ASan/UBSan report in a log: its ERROR/SUMMARY lines and first stack
+	frames ("" if there is none)."""
+	try:
+		with open(path, "rb") as f:
+			text = f.read(4 << 20).decode("utf-8", "replace")
+	except OSError:
+		return ""
+	keep, nframes = [], 0
+	for line in text.splitlines():
+		if "ERROR: AddressSanitizer" in line or "runtime error:" in line or line.startswith("SUMMARY:"):
+			keep.append(line.strip())
+		elif line.lstrip().startswith("#") and " in " in line and nframes < frames and keep:
+			keep.append("  " + line.strip())
+			nframes += 1
+	return "sanitizer report:\n" + "\n".join(keep) if keep else ""
+
+
 def _running(pid):
 	"""True while pid exists and is not a zombie."""
 	try:
@@ -185,7 +203,7 @@ class Mailraft:
 			return ""
 		rc = self.proc.returncode
 		how = "killed by signal %d" % -rc if rc < 0 else "exited with %d" % rc
-		return "mailraftd %s; log tail:\n%s" % (how, tail(self.log, 12))
+		return "mailraftd %s; %s" % (how, sanitizer_report(self.log) or "log tail:\n" + tail(self.log, 12))
 
 	def stop(self):
 		if self.proc is None:

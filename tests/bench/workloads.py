@@ -196,12 +196,12 @@ class IdleImap:
 
 	def _step(self, i, c, tag, text, ok, fallback):
 		"""Run one step; on refusal, downgrade self.stage (first session) or fail."""
-		r = c.command(tag, text) if tag else c.line()
+		r = c.command(tag, text)
 		if r.startswith(ok):
 			return True
 		if i == 0:
 			self.stage = fallback
-			self.refused = "%s -> %s" % (text.split(b" ")[0].decode() if text else "?",
+			self.refused = "%s -> %s" % (text.split(b" ")[0].decode(),
 				r[:120].decode("utf-8", "replace"))
 			return False
 		raise BenchError("session %d: %r refused: %r" % (i, text[:20], r[:120]))
@@ -212,11 +212,13 @@ class IdleImap:
 			g = c.line()
 			if not g.startswith(b"* OK"):
 				raise BenchError("unexpected IMAP greeting: %r" % g[:80])
-			if self.stage in ("login", "idle"):
+			if self.stage != "greeting":
 				u = self.users[i % len(self.users)]
 				self._step(i, c, b"a1", ("LOGIN %s %s" % (_imap_quote(u),
 					_imap_quote(self.password))).encode(), b"a1 OK", "greeting")
-			if self.stage == "idle" and self._step(i, c, b"a2", b"SELECT INBOX", b"a2 OK", "login"):
+			if self.stage in ("select", "idle"):
+				self._step(i, c, b"a2", b"SELECT INBOX", b"a2 OK", "login")
+			if self.stage == "idle":
 				c.sock.sendall(b"a3 IDLE\r\n")   # RFC 2177: continuation, then silence
 				ln = c.line()
 				while ln.startswith(b"* "):

@@ -692,6 +692,15 @@ def tree_hashes(root):
 
 # ---------------------------------------------------------------- runner
 
+def say(line):
+	"""print that never raises (a closed stdout must not skip the daemon clean-up)."""
+	try:
+		print(line)
+		sys.stdout.flush()
+	except (BrokenPipeError, OSError):
+		pass
+
+
 def parse_args(argv=None):
 	ap = argparse.ArgumentParser()
 	here = os.path.dirname(os.path.abspath(__file__))
@@ -726,9 +735,8 @@ def main(namespace, setup=None, teardown=None):
 	t0 = time.monotonic()
 
 	def report_fail(name, exc_text):
-		print("FAIL %s" % name)
-		print("    " + exc_text.rstrip().replace("\n", "\n    "))
-		sys.stdout.flush()
+		say("FAIL %s" % name)
+		say("    " + exc_text.rstrip().replace("\n", "\n    "))
 
 	try:
 		if setup is not None:
@@ -748,7 +756,7 @@ def main(namespace, setup=None, teardown=None):
 			try:
 				fn(env)
 				signal.alarm(0)
-				print("ok %s (%.1fs)" % (name, time.monotonic() - ts))
+				say("ok %s (%.1fs)" % (name, time.monotonic() - ts))
 				passed += 1
 			except BaseException as e:  # noqa: BLE001
 				signal.alarm(0)
@@ -765,7 +773,6 @@ def main(namespace, setup=None, teardown=None):
 				if death:
 					report_fail("daemon_alive_after_%s" % name, death)
 					failed += 1
-			sys.stdout.flush()
 	except BaseException as e:  # setup failure or interrupted
 		signal.alarm(0)
 		text = traceback.format_exc()
@@ -792,11 +799,10 @@ def main(namespace, setup=None, teardown=None):
 				failed += 1
 			else:
 				passed += 1
-				print("ok daemon_health")
+				say("ok daemon_health")
 			n.cleanup()
-	print("# %.1fs" % (time.monotonic() - t0))
-	print("%d passed, %d failed" % (passed, failed))
-	sys.stdout.flush()
+	say("# %.1fs" % (time.monotonic() - t0))
+	say("%d passed, %d failed" % (passed, failed))
 	sys.exit(1 if failed else 0)
 
 

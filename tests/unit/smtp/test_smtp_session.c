@@ -419,6 +419,13 @@ static void test_limits(void)
 	buf_append(&C.in, line, sizeof line);
 	say("\r\nNOOP\r\n");
 	EXPECT("500 5.5.2 Error: line too long", "250 2.0.0 Ok");
+	/* over 512 octets only MAIL and RCPT are allowed (ESMTP parameters) */
+	static char noop[2048], route[601];
+	memset(route, 'r', 600);
+	snprintf(noop, sizeof noop, "NOOP %s\r\nMAIL FROM:<@%s.example:a@b.example> SIZE=10\r\n",
+	         route, route);
+	say(noop);
+	EXPECT("500 5.5.2 Error: line too long", "250 2.1.0 Ok");
 	teardown();
 }
 

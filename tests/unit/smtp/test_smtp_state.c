@@ -162,7 +162,26 @@ static void test_gate_unknown_and_forbidden(void)
 	ASSERT(c);
 }
 
+static void test_gate_line_length(void)
+{
+	/* RFC 5321 §4.5.3.1.4: 512 octets including CRLF; MAIL and RCPT may be longer (ESMTP
+	 * parameters, SMTPUTF8) up to the reader's SMTP_LINE_MAX */
+	bool c;
+	struct smtp_gate_ctx g = {.state = SMTP_S_HELO, .has_args = true, .line_len = 510};
+	ASSERT(smtp__gate(find("NOOP"), &g, &c) == NULL);
+	ASSERT(smtp__gate(find("EHLO"), &g, &c) == NULL);
+	g.line_len = 511;
+	ASSERT_EQ_STR(smtp__gate(find("NOOP"), &g, &c), "500 5.5.2 Error: line too long");
+	ASSERT_EQ_STR(smtp__gate(find("EHLO"), &g, &c), "500 5.5.2 Error: line too long");
+	g.line_len = SMTP_LINE_MAX - 2;
+	ASSERT(smtp__gate(find("MAIL"), &g, &c) == NULL);
+	g.state = SMTP_S_MAIL;
+	ASSERT(smtp__gate(find("RCPT"), &g, &c) == NULL);
+	ASSERT(!c);
+}
+
 static const struct unit_test tests[] = {
+    {"gate_line_length", test_gate_line_length},
     {"transitions", test_transitions},
     {"lookup", test_lookup},
     {"gate_sequence", test_gate_sequence},
