@@ -251,6 +251,98 @@ static void scenario_limits(void)
 	close(c.fd);
 }
 
+/* Read until the tagged line `tag OK|NO|BAD` arrives; returns a malloc'd transcript. */
+static char *cli_wait_big(struct cli *c, const char *tag, size_t *len_r)
+{
+	size_t cap = 1 << 20, len = 0;
+	char *buf = malloc(cap + 1);
+	char until[64];
+	snprintf(until, sizeof until, "\r\n%s ", tag);
+	for (;;) {
+		if (len + 65536 > cap) {
+			cap *= 2;
+			buf = realloc(buf, cap + 1);
+		}
+		ssize_t n = read(c->fd, buf + len, 65536);
+		if (n <= 0)
+			unit_fail(__FILE__, __LINE__, "connection ended after %zu bytes", len);
+		len += (size_t)n;
+		buf[len] = 0;
+		const char *t = len > 4096 ? buf + len - 4096 : buf;
+		const char *hit = strstr(t, until);
+		if (hit && strstr(hit + 2, "\r\n"))
+			break;
+	}
+	*len_r = len;
+	return buf;
+}
+
+static void scenario_big_fetch(void)
+{
+	struct cli c;
+	login(&c);
+	/* six ~900 KB messages: more than one IMAP_OUT_HIGH round */
+	size_t body = 900 * 1024;
+	char *m = malloc(body + 200);
+	int hl = sprintf(m, "Subject: big\r\n\r\n");
+	for (size_t i = (size_t)hl; i < body; i++)
+		m[i] = (i % 78 == 77) ? '\n' : 'x';
+	m[body] = 0;
+	for (int k = 0; k < 6; k++) {
+		char line[128];
+		snprintf(line, sizeof line, "ap%d APPEND INBOX {%zu}\r\n", k, body);
+		cli_send(&c, line);
+		cli_wait(&c, "+ ");
+		ASSERT_EQ_INT(write(c.fd, m, body), (long long)body);
+		cli_send(&c, "\r\n");
+		snprintf(line, sizeof line, "ap%d ", k);
+		ASSERT_HAS(cli_wait(&c, line), "OK [APPENDUID");
+	}
+	ASSERT_HAS(cli_cmd(&c, "s", "SELECT INBOX"), "* 6 EXISTS");
+	cli_send(&c, "f1 FETCH 1:* (UID BODY.PEEK[])\r\n");
+	size_t len;
+	char *all = cli_wait_big(&c, "f1", &len);
+	ASSERT(len > 6 * body);
+	char want[64];
+	for (int k = 1; k <= 6; k++) {
+		snprintf(want, sizeof want, "* %d FETCH (UID %d BODY[] {%zu}\r\n", k, k, body);
+		ASSERT(strstr(all, want) != NULL);
+	}
+	ASSERT(strstr(all + len - 200, "f1 OK") != NULL);
+	free(all);
+	/* still in sync afterwards */
+	ASSERT_HAS(cli_cmd(&c, "n", "NOOP"), "n OK");
+	free(m);
+	close(c.fd);
+}
+
+static void scenario_quota(void)
+{
+	struct cli c;
+	cli_open(&c);
+	cli_wait(&c, "* OK");
+	ASSERT_HAS(cli_cmd(&c, "l", "LOGIN small@example.com secret"), "l OK");
+	int ok = 0;
+	const char *r = NULL;
+	for (int k = 0; k < 10; k++) {
+		char line[128], tag[16];
+		snprintf(tag, sizeof tag, "q%d", k);
+		snprintf(line, sizeof line, "%s APPEND INBOX {%zu}\r\n", tag, strlen(msg1));
+		cli_send(&c, line);
+		cli_wait(&c, "+ ");
+		cli_send(&c, msg1);
+		cli_send(&c, "\r\n");
+		strcat(tag, " ");
+		r = cli_wait(&c, tag);
+		if (!strstr(r, "OK [APPENDUID"))
+			break;
+		ok++;
+	}
+	ASSERT_EQ_INT(ok, (int)(1000 / strlen(msg1)));
+	ASSERT_HAS(r, "NO [OVERQUOTA]");
+	close(c.fd);
+}
+
 /* ---- harness ------------------------------------------------------------------------------ */
 static void *client_main(void *arg)
 {
@@ -268,6 +360,8 @@ static void on_stop(uv_async_t *h)
 	uv_stop(loop); /* the store keeps its completion handle open */
 }
 
+static struct dir_account small_acct;
+
 static int setup_account(struct store_db *db, void *arg)
 {
 	struct dir_account *acct = arg;
@@ -277,6 +371,8 @@ static int setup_account(struct store_db *db, void *arg)
 		rv = dir_domain_add(db, "example.com");
 	if (rv == 0)
 		rv = dir_account_add(db, "user@example.com", hash, 1 << 30, acct);
+	if (rv == 0)
+		rv = dir_account_add(db, "small@example.com", hash, 1000, &small_acct);
 	return rv;
 }
 
@@ -306,6 +402,7 @@ static void run(void (*fn)(void))
 	struct dir_account acct;
 	ASSERT_OK(store_run(st, STORE_DIRECTORY, 0, setup_account, &acct));
 	ASSERT_OK(store_run(st, acct.dbname, STORE_CREATE, nothing, NULL));
+	ASSERT_OK(store_run(st, small_acct.dbname, STORE_CREATE, nothing, NULL));
 	struct node n = {.cfg = &cfg, .loop = loop, .store = st, .hostname = cfg.hostname};
 	node_set(&n);
 	imap_init();
@@ -341,10 +438,22 @@ static void test_limits(void)
 	run(scenario_limits);
 }
 
+static void test_big_fetch(void)
+{
+	run(scenario_big_fetch);
+}
+
+static void test_quota(void)
+{
+	run(scenario_quota);
+}
+
 static const struct unit_test tests[] = {
 	{"mail", test_mail},
 	{"idle", test_idle},
 	{"limits", test_limits},
+	{"big_fetch", test_big_fetch},
+	{"quota", test_quota},
 	{0},
 };
 UNIT_MAIN(tests)
