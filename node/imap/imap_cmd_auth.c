@@ -31,7 +31,7 @@ void imap__caps(struct imap_session *s, char *out, size_t n)
 {
 	/* advertise only what works */
 	snprintf(out, n, "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE UNSELECT UIDPLUS CHILDREN "
-			 "SPECIAL-USE");
+			 "SPECIAL-USE MOVE NAMESPACE CONDSTORE");
 	if (s->state != IMAP_S_NOTAUTH)
 		return;
 	size_t len = strlen(out);
@@ -263,12 +263,18 @@ void imap__cmd_enable(struct imap_cmd *cmd)
 		imap__bad(cmd->s, cmd->tag, "ENABLE needs capabilities");
 		return;
 	}
+	bool condstore = false;
 	for (size_t i = 0; i < cmd->nargs; i++) {
 		if (cmd->args[i].type != IMAP_ARG_ATOM) {
 			imap__bad(cmd->s, cmd->tag, "Invalid capability");
 			return;
 		}
+		if (imap_arg_atom_is(&cmd->args[i], "CONDSTORE"))
+			condstore = true;
 	}
-	/* RFC 5161 §3.1: nothing we advertise needs enabling, so nothing is reported */
-	conn_printf(cmd->s->c, "* ENABLED\r\n%s OK ENABLE completed\r\n", cmd->tag);
+	/* RFC 5161 §3.1: report only what we support and was not enabled before */
+	bool newly = condstore && !cmd->s->condstore;
+	cmd->s->condstore |= condstore;
+	conn_printf(cmd->s->c, "* ENABLED%s\r\n%s OK ENABLE completed\r\n",
+		    newly ? " CONDSTORE" : "", cmd->tag);
 }

@@ -96,6 +96,10 @@ static int fetch_one(struct store_db *db, struct imap_job *j, struct fetch_arg *
 		return 0; /* expunged meanwhile: nothing to return */
 	if (rv != 0)
 		return rv;
+	if (a->f.changedsince && r.modseq <= a->f.since) {
+		imap__msg_free(&r);
+		return 0;
+	}
 	const uint8_t *raw = NULL;
 	size_t rawlen = 0;
 	sqlite3_stmt *bst = NULL;
@@ -130,6 +134,7 @@ static int fetch_one(struct store_db *db, struct imap_job *j, struct fetch_arg *
 		if (rv == 0) {
 			free(r.flags);
 			r.flags = (char *)buf_steal(&nf, NULL);
+			r.modseq = m->modseq;
 			flags_changed = true;
 		}
 		buf_free(&nf);
@@ -137,7 +142,7 @@ static int fetch_one(struct store_db *db, struct imap_job *j, struct fetch_arg *
 	struct buf *o = &j->out;
 	buf_printf(o, "* %zu FETCH (", idx + 1);
 	const char *sep = "";
-	bool flags_done = false;
+	bool flags_done = false, modseq_done = false;
 	for (size_t i = 0; i < a->f.n && rv == 0; i++) {
 		const struct imap_fitem *it = &a->f.items[i];
 		buf_puts(o, sep);
@@ -177,10 +182,16 @@ static int fetch_one(struct store_db *db, struct imap_job *j, struct fetch_arg *
 		case FI_SECTION:
 			put_section(o, it, raw ? raw : (const uint8_t *)"", rawlen, root);
 			break;
+		case FI_MODSEQ:
+			buf_printf(o, "MODSEQ (%llu)", (unsigned long long)r.modseq);
+			modseq_done = true;
+			break;
 		}
 	}
 	if (flags_changed && !flags_done)
 		buf_printf(o, " FLAGS (%s)", r.flags);
+	if (flags_changed && j->condstore && !modseq_done) /* RFC 7162 §3.2 */
+		buf_printf(o, " MODSEQ (%llu)", (unsigned long long)r.modseq);
 	buf_puts(o, ")\r\n");
 	if (mp)
 		mime_parser_free(&mp);
@@ -215,8 +226,9 @@ static int fetch_run(struct store_db *db, struct imap_job *j)
 
 void imap__cmd_fetch(struct imap_cmd *cmd)
 {
-	const struct imap_arg *set = imap__arg(cmd, 0), *att = imap__arg(cmd, 1);
-	if (!set || !att || imap__arg(cmd, 2) || set->type != IMAP_ARG_ATOM) {
+	const struct imap_arg *set = imap__arg(cmd, 0), *att = imap__arg(cmd, 1),
+			      *mod = imap__arg(cmd, 2);
+	if (!set || !att || imap__arg(cmd, 3) || set->type != IMAP_ARG_ATOM) {
 		imap__bad(cmd->s, cmd->tag, "FETCH needs a sequence set and items");
 		return;
 	}
@@ -234,6 +246,14 @@ void imap__cmd_fetch(struct imap_cmd *cmd)
 		imap__bad(cmd->s, cmd->tag, err);
 		return;
 	}
+	if (mod && imap_fetch_parse_modifiers(cmd->args, (size_t)(mod - cmd->args), &a->f) < 0) {
+		fetch_arg_free(a);
+		imap__bad(cmd->s, cmd->tag, "Invalid FETCH modifier");
+		return;
+	}
+	for (size_t i = 0; i < a->f.n; i++) /* RFC 7162 §3.1: CONDSTORE-enabling */
+		if (a->f.items[i].kind == FI_MODSEQ)
+			cmd->s->condstore = true;
 	struct imap_job *j = imap__job_new(cmd->s, cmd->tag, fetch_run);
 	j->arg = a;
 	j->free_arg = fetch_arg_free;

@@ -52,7 +52,16 @@ struct list_arg {
 struct folder_row {
 	char *name, *special;
 	bool subscribed;
+	bool noselect; /* implied parent of "a/b" when "a" does not exist */
 };
+
+static bool have_row(const struct folder_row *rows, size_t n, const char *name, size_t len)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strlen(rows[i].name) == len && strncmp(rows[i].name, name, len) == 0)
+			return true;
+	return false;
+}
 
 static int list_run(struct store_db *db, struct imap_job *j)
 {
@@ -73,9 +82,25 @@ static int list_run(struct store_db *db, struct imap_job *j)
 		rows[n].name = xstrdup((const char *)sqlite3_column_text(st, 0));
 		rows[n].special = sp ? xstrdup(sp) : NULL;
 		rows[n].subscribed = sqlite3_column_int(st, 2) != 0;
+		rows[n].noselect = false;
 		n++;
 	}
 	sqlite3_reset(st);
+	/* RFC 3501 §6.3.8: superior names that are not mailboxes show as \Noselect */
+	size_t real = n;
+	for (size_t i = 0; i < real && !a->lsub; i++) {
+		for (const char *p = strchr(rows[i].name, '/'); p; p = strchr(p + 1, '/')) {
+			size_t len = (size_t)(p - rows[i].name);
+			if (have_row(rows, n, rows[i].name, len))
+				continue;
+			if (n == cap) {
+				cap = cap ? cap * 2 : 16;
+				rows = xrealloc(rows, cap * sizeof *rows);
+			}
+			rows[n] = (struct folder_row){xstrndup(rows[i].name, len), NULL, false, true};
+			n++;
+		}
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct folder_row *r = &rows[i];
 		if ((a->lsub && !r->subscribed) || !imap__list_match(a->pattern, r->name))
@@ -84,7 +109,8 @@ static int list_run(struct store_db *db, struct imap_job *j)
 		size_t len = strlen(r->name);
 		for (size_t k = 0; k < n && !children; k++)
 			children = strncmp(rows[k].name, r->name, len) == 0 && rows[k].name[len] == '/';
-		buf_printf(&j->out, "* %s (%s%s%s) \"/\" ", a->lsub ? "LSUB" : "LIST",
+		buf_printf(&j->out, "* %s (%s%s%s%s) \"/\" ", a->lsub ? "LSUB" : "LIST",
+			   r->noselect ? "\\Noselect " : "",
 			   children ? "\\HasChildren" : "\\HasNoChildren",
 			   r->special && !a->lsub ? " " : "",
 			   r->special && !a->lsub ? r->special : "");
@@ -141,7 +167,7 @@ static const struct {
 	unsigned bit;
 } status_items[] = {
 	{"MESSAGES", ST_MESSAGES}, {"UIDNEXT", ST_UIDNEXT}, {"UIDVALIDITY", ST_UIDVALIDITY},
-	{"UNSEEN", ST_UNSEEN},     {"RECENT", ST_RECENT},
+	{"UNSEEN", ST_UNSEEN},     {"RECENT", ST_RECENT},	 {"HIGHESTMODSEQ", ST_HIGHESTMODSEQ},
 };
 
 struct status_arg {
@@ -191,8 +217,13 @@ static int status_run(struct store_db *db, struct imap_job *j)
 		buf_printf(&j->out, "%sUIDVALIDITY %u", sep, f.uidvalidity);
 		sep = " ";
 	}
-	if (a->items & ST_UNSEEN)
+	if (a->items & ST_UNSEEN) {
 		buf_printf(&j->out, "%sUNSEEN %llu", sep, (unsigned long long)unseen);
+		sep = " ";
+	}
+	if (a->items & ST_HIGHESTMODSEQ) /* RFC 7162 §3.1.9 */
+		buf_printf(&j->out, "%sHIGHESTMODSEQ %llu", sep,
+			   (unsigned long long)f.highestmodseq);
 	buf_puts(&j->out, ")\r\n");
 	imap__job_reply(j, "OK STATUS completed");
 	return 0;
@@ -223,8 +254,21 @@ void imap__cmd_status(struct imap_cmd *cmd)
 		}
 		a->items |= bit;
 	}
+	if (a->items & ST_HIGHESTMODSEQ)
+		cmd->s->condstore = true;
 	struct imap_job *j = imap__job_new(cmd->s, cmd->tag, status_run);
 	j->arg = a;
 	j->free_arg = free;
 	imap__job_submit(j, NULL);
+}
+
+/* RFC 2342: one personal namespace, no prefix, "/" delimiter; no other users' or shared. */
+void imap__cmd_namespace(struct imap_cmd *cmd)
+{
+	if (cmd->nargs) {
+		imap__bad(cmd->s, cmd->tag, "No arguments expected");
+		return;
+	}
+	conn_printf(cmd->s->c, "* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n%s OK NAMESPACE completed\r\n",
+		    cmd->tag);
 }

@@ -105,9 +105,14 @@ void imap__cmd_select(struct imap_cmd *cmd)
 	char name[NAME_MAX_LEN + 1];
 	if (!get_mailbox(cmd, 0, name))
 		return;
-	if (imap__arg(cmd, 1)) {
-		imap__bad(cmd->s, cmd->tag, "Unexpected arguments");
-		return;
+	const struct imap_arg *params = imap__arg(cmd, 1);
+	if (params) { /* RFC 7162 §3.1.8: SELECT/EXAMINE (CONDSTORE) */
+		if (imap__arg(cmd, 2) || params->type != IMAP_ARG_LIST || params->nchildren != 1 ||
+		    !imap_arg_atom_is(params + 1, "CONDSTORE")) {
+			imap__bad(cmd->s, cmd->tag, "Unexpected arguments");
+			return;
+		}
+		cmd->s->condstore = true;
 	}
 	struct imap_job *j = imap__job_new(cmd->s, cmd->tag, select_run);
 	j->selected = false; /* do not refresh the previous mailbox */

@@ -30,6 +30,8 @@ static int search_run(struct store_db *db, struct imap_job *j)
 		return MR_EIO;
 	buf_puts(&j->out, "* SEARCH");
 	int rv = 0;
+	uint64_t top = 0;
+	bool any = false;
 	for (size_t i = 0; i < j->snap.n && rv == 0; i++) {
 		struct imap_msgent *e = &j->snap.m[i];
 		struct imap_msgrow r = {0};
@@ -48,6 +50,7 @@ static int search_run(struct store_db *db, struct imap_job *j)
 			.flags = r.flags,
 			.internaldate = r.internaldate,
 			.size = r.size,
+			.modseq = r.modseq,
 		};
 		if (bst) {
 			sqlite3_bind_int64(bst, 1, r.id);
@@ -60,13 +63,19 @@ static int search_run(struct store_db *db, struct imap_job *j)
 				m.rawlen = 0;
 			}
 		}
-		if (imap_search_match(a->key, &m))
+		if (imap_search_match(a->key, &m)) {
 			buf_printf(&j->out, " %u", a->uid ? e->uid : (uint32_t)(i + 1));
+			any = true;
+			if (r.modseq > top)
+				top = r.modseq;
+		}
 		imap_search_msg_done(&m);
 		if (bst)
 			sqlite3_reset(bst);
 		imap__msg_free(&r);
 	}
+	if (any && imap_search_uses_modseq(a->key)) /* RFC 7162 §3.1.5 */
+		buf_printf(&j->out, " (MODSEQ %llu)", (unsigned long long)top);
 	buf_puts(&j->out, "\r\n");
 	return rv;
 }
@@ -88,6 +97,8 @@ void imap__cmd_search(struct imap_cmd *cmd)
 		imap__bad(cmd->s, cmd->tag, err ? err : "Invalid search");
 		return;
 	}
+	if (imap_search_uses_modseq(a->key))
+		cmd->s->condstore = true;
 	struct imap_job *j = imap__job_new(cmd->s, cmd->tag, search_run);
 	j->arg = a;
 	j->free_arg = search_arg_free;

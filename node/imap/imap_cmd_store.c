@@ -14,6 +14,8 @@
 struct store_arg {
 	struct imap_seqset set;
 	bool uid, silent;
+	bool unchanged; /* RFC 7162 §3.1.3 UNCHANGEDSINCE */
+	uint64_t since;
 	char op; /* '+', '-', '=' */
 	char *flags;
 };
@@ -26,14 +28,38 @@ static void store_arg_free(void *p)
 	free(a);
 }
 
+/* Append a UID to a compact uid-set text ("1:3,7"). */
+static void uidset_add(struct buf *b, uint32_t *last, uint32_t *run_start, uint32_t uid)
+{
+	if (*last && uid == *last + 1) {
+		*last = uid;
+		return;
+	}
+	if (*last) {
+		if (*last != *run_start)
+			buf_printf(b, ":%u", *last);
+		buf_puts(b, ",");
+	}
+	buf_printf(b, "%u", uid);
+	*last = *run_start = uid;
+}
+
+static void uidset_end(struct buf *b, uint32_t last, uint32_t run_start)
+{
+	if (last && last != run_start)
+		buf_printf(b, ":%u", last);
+}
+
 static int flags_store_run(struct store_db *db, struct imap_job *j)
 {
 	struct store_arg *a = j->arg;
 	size_t *idx;
 	size_t n = imap__snap_select(&j->snap, &a->set, a->uid, &idx);
 	int rv = store_tx_begin(db);
-	struct buf nf;
+	struct buf nf, modified;
 	buf_init(&nf, 0);
+	buf_init(&modified, 0);
+	uint32_t ml = 0, ms = 0;
 	for (size_t k = 0; k < n && rv == 0; k++) {
 		struct imap_msgent *m = &j->snap.m[idx[k]];
 		struct imap_msgrow r = {0};
@@ -44,14 +70,22 @@ static int flags_store_run(struct store_db *db, struct imap_job *j)
 		}
 		if (rv != 0)
 			break;
+		if (a->unchanged && r.modseq > a->since) {
+			/* RFC 7162 §3.1.3: not stored; reported in [MODIFIED] */
+			uidset_add(&modified, &ml, &ms, a->uid ? m->uid : (uint32_t)(idx[k] + 1));
+			imap__msg_free(&r);
+			continue;
+		}
 		imap__flags_apply(r.flags, a->flags, a->op, &nf);
 		const char *now = nf.p ? (const char *)nf.p : "";
 		if (strcmp(now, r.flags) != 0)
 			rv = imap__msg_set_flags(db, j->folder_id, r.id, now, &m->modseq);
-		if (rv == 0 && !a->silent) {
+		if (rv == 0 && (!a->silent || (j->condstore && a->unchanged))) {
 			buf_printf(&j->out, "* %zu FETCH (FLAGS (%s)", idx[k] + 1, now);
 			if (a->uid)
 				buf_printf(&j->out, " UID %u", m->uid);
+			if (j->condstore)
+				buf_printf(&j->out, " MODSEQ (%llu)", (unsigned long long)m->modseq);
 			buf_puts(&j->out, ")\r\n");
 		}
 		imap__msg_free(&r);
@@ -59,17 +93,26 @@ static int flags_store_run(struct store_db *db, struct imap_job *j)
 	buf_free(&nf);
 	free(idx);
 	if (rv != 0) {
+		buf_free(&modified);
 		store_tx_rollback(db);
 		return rv;
 	}
+	uidset_end(&modified, ml, ms);
+	if (modified.len)
+		imap__job_reply(j, "OK [MODIFIED %s] Conditional %sSTORE failed",
+				(const char *)modified.p, a->uid ? "UID " : "");
+	buf_free(&modified);
 	return store_tx_commit(db);
 }
 
 void imap__cmd_store(struct imap_cmd *cmd)
 {
-	const struct imap_arg *set = imap__arg(cmd, 0), *item = imap__arg(cmd, 1),
-			      *val = imap__arg(cmd, 2);
-	if (!set || !item || !val || imap__arg(cmd, 3) || set->type != IMAP_ARG_ATOM ||
+	const struct imap_arg *set = imap__arg(cmd, 0), *mod = NULL;
+	size_t ai = 1;
+	if (imap__arg(cmd, 1) && imap__arg(cmd, 1)->type == IMAP_ARG_LIST)
+		mod = imap__arg(cmd, ai++); /* RFC 7162 store-modifiers */
+	const struct imap_arg *item = imap__arg(cmd, ai), *val = imap__arg(cmd, ai + 1);
+	if (!set || !item || !val || imap__arg(cmd, ai + 2) || set->type != IMAP_ARG_ATOM ||
 	    item->type != IMAP_ARG_ATOM) {
 		imap__bad(cmd->s, cmd->tag, "STORE needs a sequence set, an item and flags");
 		return;
@@ -80,6 +123,14 @@ void imap__cmd_store(struct imap_cmd *cmd)
 	}
 	struct store_arg *a = xmalloc(sizeof *a);
 	a->uid = cmd->uid;
+	if (mod) {
+		const struct imap_arg *k = mod + 1, *v = mod + 2;
+		if (mod->nchildren != 2 || !imap_arg_atom_is(k, "UNCHANGEDSINCE") ||
+		    v->type != IMAP_ARG_ATOM || mr_parse_u64(v->str, v->len, INT64_MAX, &a->since) < 0)
+			goto bad;
+		a->unchanged = true;
+		cmd->s->condstore = true;
+	}
 	const char *it = item->str;
 	a->op = *it == '+' ? '+' : *it == '-' ? '-' : '=';
 	if (a->op != '=')
@@ -111,40 +162,52 @@ bad:
 	imap__bad(cmd->s, cmd->tag, "Invalid STORE arguments");
 }
 
-/* ---- COPY ------------------------------------------------------------------------------- */
+/* ---- COPY / MOVE ------------------------------------------------------------------------ */
 struct copy_arg {
 	struct imap_seqset set;
 	bool uid;
+	bool move; /* RFC 6851: copy, then expunge the originals in the same transaction */
 	char dest[512];
 };
+
+static int move_delete(struct store_db *db, int64_t id)
+{
+	static const char *const sql[] = {"DELETE FROM messages WHERE id = ?",
+					  "DELETE FROM bodies WHERE id = ?"};
+	for (size_t i = 0; i < 2; i++) {
+		sqlite3_stmt *st = store_stmt(db, sql[i]);
+		if (!st)
+			return MR_EIO;
+		sqlite3_bind_int64(st, 1, id);
+		int rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			return MR_EIO;
+	}
+	return 0;
+}
+
+static int move_bump_source(struct store_db *db, int64_t folder)
+{
+	uint64_t modseq;
+	int rv = mbox_next_modseq(db, &modseq);
+	if (rv != 0)
+		return rv;
+	sqlite3_stmt *st = store_stmt(db, "UPDATE folders SET highestmodseq = ? WHERE id = ?");
+	if (!st)
+		return MR_EIO;
+	sqlite3_bind_int64(st, 1, (int64_t)modseq);
+	sqlite3_bind_int64(st, 2, folder);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : MR_EIO;
+}
 
 static void copy_arg_free(void *p)
 {
 	struct copy_arg *a = p;
 	imap_seqset_free(&a->set);
 	free(a);
-}
-
-/* Append a UID to a compact uid-set text ("1:3,7"). */
-static void uidset_add(struct buf *b, uint32_t *last, uint32_t *run_start, uint32_t uid)
-{
-	if (*last && uid == *last + 1) {
-		*last = uid;
-		return;
-	}
-	if (*last) {
-		if (*last != *run_start)
-			buf_printf(b, ":%u", *last);
-		buf_puts(b, ",");
-	}
-	buf_printf(b, "%u", uid);
-	*last = *run_start = uid;
-}
-
-static void uidset_end(struct buf *b, uint32_t last, uint32_t run_start)
-{
-	if (last && last != run_start)
-		buf_printf(b, ":%u", last);
 }
 
 static int copy_run(struct store_db *db, struct imap_job *j)
@@ -192,6 +255,8 @@ static int copy_run(struct store_db *db, struct imap_job *j)
 			rv = MR_EIO;
 		}
 		sqlite3_reset(bst);
+		if (rv == 0 && a->move)
+			rv = move_delete(db, r.id);
 		imap__msg_free(&r);
 		if (rv == 0) {
 			uidset_add(&src, &sl, &ss, uid);
@@ -200,6 +265,8 @@ static int copy_run(struct store_db *db, struct imap_job *j)
 	}
 	if (!bst)
 		rv = MR_EIO;
+	if (rv == 0 && a->move && src.len)
+		rv = move_bump_source(db, j->folder_id);
 	if (rv != 0) {
 		store_tx_rollback(db);
 		goto out;
@@ -208,11 +275,15 @@ static int copy_run(struct store_db *db, struct imap_job *j)
 		goto out;
 	uidset_end(&src, sl, ss);
 	uidset_end(&dstu, dl, ds);
-	if (src.len) /* RFC 4315 §3 */
-		imap__job_reply(j, "OK [COPYUID %u %s %s] %sCOPY completed", dst.uidvalidity,
-				(const char *)src.p, (const char *)dstu.p, a->uid ? "UID " : "");
+	const char *verb = a->move ? "MOVE" : "COPY", *u = a->uid ? "UID " : "";
+	if (src.len && a->move) /* RFC 6851 §4.3: COPYUID untagged, before the EXPUNGEs */
+		buf_printf(&j->out, "* OK [COPYUID %u %s %s] Moved\r\n", dst.uidvalidity,
+			   (const char *)src.p, (const char *)dstu.p);
+	if (src.len && !a->move) /* RFC 4315 §3 */
+		imap__job_reply(j, "OK [COPYUID %u %s %s] %s%s completed", dst.uidvalidity,
+				(const char *)src.p, (const char *)dstu.p, u, verb);
 	else
-		imap__job_reply(j, "OK %sCOPY completed", a->uid ? "UID " : "");
+		imap__job_reply(j, "OK %s%s completed", u, verb);
 out:
 	free(idx);
 	buf_free(&src);
@@ -225,11 +296,17 @@ void imap__cmd_copy(struct imap_cmd *cmd)
 	const struct imap_arg *set = imap__arg(cmd, 0), *mb = imap__arg(cmd, 1);
 	if (!set || !mb || imap__arg(cmd, 2) || set->type != IMAP_ARG_ATOM ||
 	    !imap_arg_is_astring(mb) || !imap__mailbox_ok(mb->str, mb->len)) {
-		imap__bad(cmd->s, cmd->tag, "COPY needs a sequence set and a mailbox");
+		imap__bad(cmd->s, cmd->tag, "Needs a sequence set and a mailbox");
 		return;
 	}
 	struct copy_arg *a = xmalloc(sizeof *a);
 	a->uid = cmd->uid;
+	a->move = strcmp(cmd->name, "MOVE") == 0;
+	if (a->move && cmd->s->readonly) {
+		free(a);
+		conn_printf(cmd->s->c, "%s NO [READ-ONLY] Mailbox is read-only\r\n", cmd->tag);
+		return;
+	}
 	snprintf(a->dest, sizeof a->dest, "%.*s", (int)mb->len, mb->str);
 	imap__mailbox_norm(a->dest);
 	if (imap_seqset_parse(set->str, set->len, &a->set) < 0) {
@@ -244,10 +321,12 @@ void imap__cmd_copy(struct imap_cmd *cmd)
 }
 
 /* ---- EXPUNGE / CLOSE / UNSELECT ------------------------------------------------------------ */
-/* Remove the folder's \Deleted messages (one transaction). */
-static int expunge_deleted(struct store_db *db, int64_t folder)
+/* Remove the folder's \Deleted messages (one transaction); only those whose UID is in `uids`
+ * when given (UID EXPUNGE, RFC 4315 §2.1; '*' = uid_star). */
+static int expunge_deleted(struct store_db *db, int64_t folder, const struct imap_seqset *uids,
+			   uint32_t uid_star)
 {
-	sqlite3_stmt *st = store_stmt(db, "SELECT id, flags FROM messages WHERE folder = ?");
+	sqlite3_stmt *st = store_stmt(db, "SELECT id, flags, uid FROM messages WHERE folder = ?");
 	if (!st)
 		return MR_EIO;
 	sqlite3_bind_int64(st, 1, folder);
@@ -257,6 +336,9 @@ static int expunge_deleted(struct store_db *db, int64_t folder)
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *flags = (const char *)sqlite3_column_text(st, 1);
 		if (!imap_flags_has(flags ? flags : "", "\\Deleted"))
+			continue;
+		if (uids && !imap_seqset_contains(uids, (uint32_t)sqlite3_column_int64(st, 2),
+						  uid_star))
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 16;
@@ -310,21 +392,42 @@ static int expunge_deleted(struct store_db *db, int64_t folder)
 static int expunge_run(struct store_db *db, struct imap_job *j)
 {
 	/* the refresh that follows announces the removals as EXPUNGE responses */
-	return expunge_deleted(db, j->folder_id);
+	struct imap_seqset *uids = j->arg;
+	return expunge_deleted(db, j->folder_id, uids, imap__snap_max_uid(&j->snap));
+}
+
+static void seqset_free_ptr(void *p)
+{
+	imap_seqset_free(p);
+	free(p);
 }
 
 void imap__cmd_expunge(struct imap_cmd *cmd)
 {
-	if (cmd->nargs) {
+	const struct imap_arg *set = imap__arg(cmd, 0);
+	struct imap_seqset *uids = NULL;
+	if (cmd->uid) {
+		uids = xmalloc(sizeof *uids);
+		if (!set || imap__arg(cmd, 1) || set->type != IMAP_ARG_ATOM ||
+		    imap_seqset_parse(set->str, set->len, uids) < 0) {
+			free(uids);
+			imap__bad(cmd->s, cmd->tag, "UID EXPUNGE needs a UID set");
+			return;
+		}
+	} else if (cmd->nargs) {
 		imap__bad(cmd->s, cmd->tag, "No arguments expected");
 		return;
 	}
 	if (cmd->s->readonly) {
+		if (uids)
+			seqset_free_ptr(uids);
 		conn_printf(cmd->s->c, "%s NO [READ-ONLY] Mailbox is read-only\r\n", cmd->tag);
 		return;
 	}
 	struct imap_job *j = imap__job_new(cmd->s, cmd->tag, expunge_run);
-	imap__job_reply(j, "OK EXPUNGE completed");
+	j->arg = uids;
+	j->free_arg = seqset_free_ptr;
+	imap__job_reply(j, "OK %sEXPUNGE completed", cmd->uid ? "UID " : "");
 	imap__job_submit(j, NULL);
 }
 

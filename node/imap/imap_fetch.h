@@ -21,6 +21,7 @@ enum imap_fitem_kind {
 	FI_BODYSTRUCTURE,
 	FI_BODY,    /* non-extended BODYSTRUCTURE */
 	FI_SECTION, /* BODY[...], BODY.PEEK[...], RFC822, RFC822.HEADER, RFC822.TEXT */
+	FI_MODSEQ,  /* RFC 7162 §3.1.4 */
 };
 
 struct imap_fitem {
@@ -40,12 +41,16 @@ struct imap_fetch {
 	size_t n;
 	bool needs_raw;  /* some item needs the message bytes */
 	bool sets_seen;  /* BODY[...] without PEEK, RFC822, RFC822.TEXT */
+	bool changedsince; /* RFC 7162 §3.1.4.1 FETCH modifier */
+	uint64_t since;
 };
 
 /* Parse the FETCH attribute argument at args[i] (an atom, macro or list). 0, or MR_EINVAL with
  * *err_r. uid: add UID (UID FETCH, RFC 3501 §6.4.8). Free with imap_fetch_free. */
 int imap_fetch_parse(const struct imap_arg *args, size_t i, bool uid, struct imap_fetch *f,
 		     const char **err_r);
+/* Parse the optional modifier list "(CHANGEDSINCE n)" at args[i] (RFC 7162). 0 / MR_EINVAL. */
+int imap_fetch_parse_modifiers(const struct imap_arg *args, size_t i, struct imap_fetch *f);
 void imap_fetch_free(struct imap_fetch *f);
 
 /* Append the header block hdr[0..len) filtered by field names (keep when listed, or when not

@@ -150,6 +150,7 @@ static int parse_item(struct imap_fetch *f, const char *s, size_t len)
 		{"ENVELOPE", FI_ENVELOPE},
 		{"BODYSTRUCTURE", FI_BODYSTRUCTURE},
 		{"BODY", FI_BODY},
+		{"MODSEQ", FI_MODSEQ},
 	};
 	for (size_t i = 0; i < MR_ARRAY_LEN(simple); i++)
 		if (strlen(simple[i].name) == len && mr_strncasecmp(s, simple[i].name, len) == 0)
@@ -254,6 +255,21 @@ err:
 	*err_r = "Invalid FETCH items";
 	imap_fetch_free(f);
 	return MR_EINVAL;
+}
+
+int imap_fetch_parse_modifiers(const struct imap_arg *args, size_t i, struct imap_fetch *f)
+{
+	const struct imap_arg *l = &args[i];
+	uint64_t v;
+	if (l->type != IMAP_ARG_LIST || l->nchildren != 2 || l->end != i + 3 ||
+	    !imap_arg_atom_is(&args[i + 1], "CHANGEDSINCE") || args[i + 2].type != IMAP_ARG_ATOM ||
+	    mr_parse_u64(args[i + 2].str, args[i + 2].len, INT64_MAX, &v) < 0 || v == 0)
+		return MR_EINVAL;
+	f->changedsince = true;
+	f->since = v;
+	if (!add(f, FI_MODSEQ, "MODSEQ")) /* CHANGEDSINCE implies MODSEQ */
+		return MR_EINVAL;
+	return 0;
 }
 
 void imap_fetch_free(struct imap_fetch *f)

@@ -20,6 +20,8 @@
 #define IMAP_PREAUTH_LINE 8192    /* style.md practice 4: tighter before authentication */
 #define IMAP_LINE_MAX 65536
 #define IMAP_PREAUTH_LITERAL 8192 /* largest {n} accepted before login */
+#define IMAP_PREAUTH_ARGS 128     /* ID takes up to 30 pairs */
+#define IMAP_PREAUTH_TIMEOUT 180  /* seconds to log in */
 
 enum imap_state {
 	IMAP_S_NOTAUTH,
@@ -69,6 +71,7 @@ struct imap_session {
 	struct imap_snap snap;
 	/* bookkeeping */
 	int64_t quota; /* bytes (directory), 0 = none */
+	bool condstore; /* RFC 7162 §3.1: enabled by ENABLE or a CONDSTORE-using command */
 	unsigned bad;
 	unsigned auth_failures;
 	bool busy;            /* a store job is in flight (conn paused and held) */
@@ -119,7 +122,8 @@ void imap__cmd_subscribe(struct imap_cmd *cmd); /* SUBSCRIBE and UNSUBSCRIBE */
 void imap__cmd_append(struct imap_cmd *cmd);
 void imap__cmd_fetch(struct imap_cmd *cmd);
 void imap__cmd_store(struct imap_cmd *cmd);
-void imap__cmd_copy(struct imap_cmd *cmd);
+void imap__cmd_copy(struct imap_cmd *cmd); /* COPY and MOVE */
+void imap__cmd_namespace(struct imap_cmd *cmd);
 void imap__cmd_search(struct imap_cmd *cmd);
 void imap__cmd_expunge(struct imap_cmd *cmd);
 void imap__cmd_close(struct imap_cmd *cmd); /* CLOSE and UNSELECT */
@@ -166,6 +170,7 @@ struct imap_job {
 	/* selected-mailbox context (copied at start when the session is SELECTED) */
 	bool selected;
 	int64_t quota; /* the account's, for APPEND / COPY */
+	bool condstore; /* add MODSEQ to FETCH responses */
 	bool allow_expunge; /* refresh may announce expunges */
 	bool readonly;
 	int64_t folder_id;
@@ -204,8 +209,9 @@ void imap__snap_push(struct imap_snap *sn, uint32_t uid, uint64_t modseq);
 uint32_t imap__snap_max_uid(const struct imap_snap *sn);
 /* Index of uid or SIZE_MAX. */
 size_t imap__snap_find(const struct imap_snap *sn, uint32_t uid);
-/* Collect snapshot indexes selected by set (sequence numbers or UIDs); skips gone entries
- * only when skip_gone. Returns the count; *idx_r is malloc'd (free it). */
+/* Collect snapshot indexes selected by set (sequence numbers or UIDs; '*' is the last one).
+ * Gone entries are included (their rows are missing, so callers skip them). Returns the count;
+ * *idx_r is malloc'd (free it). */
 size_t imap__snap_select(const struct imap_snap *sn, const struct imap_seqset *set, bool uid,
 			 size_t **idx_r);
 
@@ -247,7 +253,7 @@ bool imap__mailbox_ok(const char *name, size_t len);
 void imap__mailbox_norm(char *name);
 /* LIST pattern match: '*' matches anything, '%' anything but '/'; INBOX case-insensitive. */
 bool imap__list_match(const char *pat, const char *name);
-/* Sessions selecting dbname (for the commit hook). */
+/* "not-authenticated", "authenticated", ... (state-transition traces). */
 const char *imap__state_name(enum imap_state st);
 
 #endif

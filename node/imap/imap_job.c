@@ -75,9 +75,13 @@ size_t imap__snap_select(const struct imap_snap *sn, const struct imap_seqset *s
 }
 
 /* ---- refresh (actor) -------------------------------------------------------------------- */
-static void put_fetch_flags(struct buf *out, size_t seq, const char *flags)
+static void put_fetch_flags(struct imap_job *j, size_t seq, const char *flags, uint64_t modseq)
 {
-	buf_printf(out, "* %zu FETCH (FLAGS (%s))\r\n", seq, flags);
+	if (j->condstore) /* RFC 7162 §3.2 */
+		buf_printf(&j->out, "* %zu FETCH (FLAGS (%s) MODSEQ (%llu))\r\n", seq, flags,
+			   (unsigned long long)modseq);
+	else
+		buf_printf(&j->out, "* %zu FETCH (FLAGS (%s))\r\n", seq, flags);
 }
 
 int imap__refresh(struct store_db *db, struct imap_job *j)
@@ -109,7 +113,7 @@ int imap__refresh(struct store_db *db, struct imap_job *j)
 		if (i < old.n && old.m[i].uid == uid) {
 			imap__snap_push(&nw, uid, modseq);
 			if (old.m[i].modseq != modseq)
-				put_fetch_flags(&j->out, nw.n, flags ? flags : "");
+				put_fetch_flags(j, nw.n, flags ? flags : "", modseq);
 			i++;
 		} else if (i >= old.n) {
 			imap__snap_push(&nw, uid, modseq);
@@ -148,6 +152,7 @@ struct imap_job *imap__job_new(struct imap_session *s, const char *tag, imap_job
 	j->run = run;
 	buf_init(&j->out, 0);
 	j->quota = s->quota;
+	j->condstore = s->condstore;
 	if (s->state == IMAP_S_SELECTED) {
 		j->selected = true;
 		j->readonly = s->readonly;
@@ -268,7 +273,8 @@ static void job_done(void *arg, int rv)
 		conn_release(c);
 		return;
 	}
-	if (rv < 0 && rv != MR_ENOTFOUND && rv != MR_EEXIST && rv != MR_EAUTH)
+	if (rv < 0 && rv != MR_ENOTFOUND && rv != MR_EEXIST && rv != MR_EAUTH &&
+	    rv != MR_EQUOTA)
 		log_warn(IMAP_COMPONENT, "conn=%llu job failed: %s", (unsigned long long)conn_id(c),
 			 mr_strerror(rv));
 	if (j->out.len)

@@ -35,6 +35,7 @@ enum imap_skey {
 	SK_SENTSINCE,
 	SK_LARGER, /* num = size */
 	SK_SMALLER,
+	SK_MODSEQ, /* RFC 7162 §3.1.5: num = minimum mod-sequence */
 };
 
 struct imap_search_key {
@@ -52,6 +53,8 @@ struct imap_search_key {
 int imap_search_parse(const struct imap_arg *args, size_t n, struct imap_search_key **key_r,
 		      const char **err_r);
 void imap_search_free(struct imap_search_key **key);
+/* True when the tree uses MODSEQ (the response then carries "(MODSEQ n)"). */
+bool imap_search_uses_modseq(const struct imap_search_key *key);
 /* True when evaluating needs the message text (header/body/sent-date keys). */
 bool imap_search_needs_text(const struct imap_search_key *key);
 
@@ -62,6 +65,7 @@ struct imap_search_msg {
 	const char *flags;         /* space-separated */
 	int64_t internaldate;      /* unix seconds */
 	uint64_t size;
+	uint64_t modseq;
 	const uint8_t *raw;
 	size_t rawlen;
 	/* evaluator's cache (zero-initialise; release with imap_search_msg_done) */

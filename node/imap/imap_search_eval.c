@@ -222,6 +222,8 @@ bool imap_search_match(const struct imap_search_key *k, struct imap_search_msg *
 		return m->size > (uint64_t)k->num;
 	case SK_SMALLER:
 		return m->size < (uint64_t)k->num;
+	case SK_MODSEQ:
+		return m->modseq >= (uint64_t)k->num;
 	}
 	return false;
 }

@@ -8,7 +8,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum argshape { A_NONE, A_STR, A_HDR, A_DATE, A_NUM, A_FLAG, A_KEYWORD, A_SET, A_NOT, A_OR };
+enum argshape {
+	A_NONE,
+	A_STR,
+	A_HDR,
+	A_DATE,
+	A_NUM,
+	A_FLAG,
+	A_KEYWORD,
+	A_SET,
+	A_NOT,
+	A_OR,
+	A_MODSEQ,
+};
 
 struct skey_def {
 	const char *name;
@@ -55,6 +67,7 @@ static const struct skey_def skeys[] = {
 	{"UID", SK_UIDSET, A_SET, NULL, false, NULL},
 	{"NOT", SK_NOT, A_NOT, NULL, false, NULL},
 	{"OR", SK_OR, A_OR, NULL, false, NULL},
+	{"MODSEQ", SK_MODSEQ, A_MODSEQ, NULL, false, NULL},
 };
 
 struct sp {
@@ -210,6 +223,18 @@ static int parse_one(struct sp *p, unsigned depth, struct imap_search_key **k_r)
 			return MR_EINVAL;
 		}
 		return 0;
+	case A_MODSEQ:
+		/* MODSEQ [entry-name entry-type-req] mod-sequence-valzer (RFC 7162 §3.1.5) */
+		if (p->i + 2 < p->n && imap_arg_is_string(&p->a[p->i]) &&
+		    p->a[p->i + 1].type == IMAP_ARG_ATOM)
+			p->i += 2;
+		if (!(v = take_astring(p)) || v->type != IMAP_ARG_ATOM ||
+		    mr_parse_u64(v->str, v->len, INT64_MAX, &num) < 0) {
+			p->err = "invalid MODSEQ";
+			return MR_EINVAL;
+		}
+		k->num = (int64_t)num;
+		return 0;
 	case A_NOT:
 		return parse_one(p, depth + 1, &k->child);
 	case A_OR:
@@ -245,6 +270,14 @@ int imap_search_parse(const struct imap_arg *args, size_t n, struct imap_search_
 	}
 	*key_r = root;
 	return 0;
+}
+
+bool imap_search_uses_modseq(const struct imap_search_key *k)
+{
+	for (; k; k = k->next)
+		if (k->kind == SK_MODSEQ || imap_search_uses_modseq(k->child))
+			return true;
+	return false;
 }
 
 bool imap_search_needs_text(const struct imap_search_key *k)

@@ -39,6 +39,8 @@ static const struct imap_cmd_def cmd_table[] = {
 	{"FETCH", imap__cmd_fetch, CMD_SELECTED},
 	{"STORE", imap__cmd_store, CMD_SELECTED},
 	{"COPY", imap__cmd_copy, CMD_SELECTED},
+	{"MOVE", imap__cmd_copy, CMD_SELECTED},
+	{"NAMESPACE", imap__cmd_namespace, CMD_AUTHED},
 	{"SEARCH", imap__cmd_search, CMD_SELECTED},
 	{"EXPUNGE", imap__cmd_expunge, CMD_SELECTED},
 	{"CLOSE", imap__cmd_close, CMD_SELECTED},
@@ -46,7 +48,8 @@ static const struct imap_cmd_def cmd_table[] = {
 };
 
 /* Commands allowed after "UID" (RFC 3501 §6.4.8). */
-static const char *const uid_cmds[] = {"FETCH", "STORE", "COPY", "SEARCH"};
+/* (and RFC 4315 §2.1 UID EXPUNGE, RFC 6851 UID MOVE) */
+static const char *const uid_cmds[] = {"FETCH", "STORE", "COPY", "SEARCH", "EXPUNGE", "MOVE"};
 
 /* ---- state machine (style.md practice 6) --------------------------------------------- */
 static const unsigned allowed_next[] = {
@@ -79,8 +82,13 @@ void imap__enter_state(struct imap_session *s, enum imap_state next)
 	}
 	bool limits = (s->state == IMAP_S_NOTAUTH) != (next == IMAP_S_NOTAUTH);
 	s->state = next;
-	if (limits)
+	if (limits) {
 		imap__update_limits(s);
+		/* RFC 3501 §5.4: autologout at least 30 minutes once authenticated */
+		unsigned t = node_get()->cfg->imap_idle_timeout;
+		if (next != IMAP_S_LOGOUT)
+			conn_set_timeout(s->c, t * 1000u);
+	}
 }
 
 void imap__update_limits(struct imap_session *s)
@@ -88,7 +96,8 @@ void imap__update_limits(struct imap_session *s)
 	const struct config *cfg = node_get()->cfg;
 	struct imap_parser_limits lim;
 	if (s->state == IMAP_S_NOTAUTH) {
-		lim = (struct imap_parser_limits){IMAP_PREAUTH_LINE, IMAP_PREAUTH_LITERAL, 4, 32};
+		lim = (struct imap_parser_limits){IMAP_PREAUTH_LINE, IMAP_PREAUTH_LITERAL, 4,
+						  IMAP_PREAUTH_ARGS};
 	} else {
 		lim = (struct imap_parser_limits){IMAP_LINE_MAX, (size_t)cfg->max_message_size + 65536,
 						  16, 20000};
@@ -302,14 +311,17 @@ static void on_open(struct conn *c)
 	s->c = c;
 	s->state = IMAP_S_NOTAUTH;
 	s->mode = IMAP_M_COMMAND;
-	struct imap_parser_limits lim = {IMAP_PREAUTH_LINE, IMAP_PREAUTH_LITERAL, 4, 32};
+	struct imap_parser_limits lim = {IMAP_PREAUTH_LINE, IMAP_PREAUTH_LITERAL, 4,
+					 IMAP_PREAUTH_ARGS};
 	s->parser = imap_parser_new(&lim);
 	s->next = sessions;
 	if (sessions)
 		sessions->prev = s;
 	sessions = s;
 	conn_set_data(c, s);
-	conn_set_timeout(c, cfg->imap_idle_timeout ? cfg->imap_idle_timeout * 1000u : 0);
+	/* tighter before authentication (style.md practice 4) */
+	unsigned t = cfg->imap_idle_timeout;
+	conn_set_timeout(c, (t && t < IMAP_PREAUTH_TIMEOUT ? t : IMAP_PREAUTH_TIMEOUT) * 1000u);
 	char caps[512];
 	imap__caps(s, caps, sizeof caps);
 	conn_printf(c, "* OK [CAPABILITY %s] mailraft IMAP ready\r\n", caps);

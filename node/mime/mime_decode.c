@@ -404,8 +404,8 @@ int mime_decode_text(const uint8_t *raw, const struct mime_part *part, struct bu
 	buf_init(&cs, 128);
 	int rv = mime_decode_body(raw, part, &tmp);
 	bool have_cs =
-		mime_header_get(raw, part->hdr_start, part->hdr_end, "Content-Type", &ct) == 1 &&
-		mime_param_decode((const char *)ct.p, ct.len, "charset", &cs) == 1;
+	    mime_header_get(raw, part->hdr_start, part->hdr_end, "Content-Type", &ct) == 1 &&
+	    mime_param_decode((const char *)ct.p, ct.len, "charset", &cs) == 1;
 	int crv = MR_ENOTFOUND;
 	if (have_cs && cs.len)
 		crv = mime__to_utf8((const char *)cs.p, cs.len, tmp.p, tmp.len, out);

@@ -69,7 +69,7 @@ int mime__imap_string(struct buf *out, const void *s, size_t len);
 /* Same, NIL when s is NULL. */
 int mime__imap_nstring(struct buf *out, const void *s, size_t len);
 
-/* Body lines and structure helpers from mime_imap.c used by mime_addr.c. */
+/* ENVELOPE of the header block raw[start, end) (mime_addr.c), for mime_imap.c. */
 int mime__envelope_hdr(const uint8_t *raw, size_t start, size_t end, struct buf *out);
 
 #endif

@@ -340,6 +340,27 @@ static void seg_feed(struct mime_parser *p, const uint8_t *s, size_t n)
 	}
 }
 
+/* A header line grew past max_header_line. If its start cannot be a field or a
+ * continuation, it is the first line of a body that had no blank line before it (RFC 5322
+ * §2.1 allows the body to be absent, real mail forgets the separator): the header ends
+ * there and the line is not buffered. Only the first min(limit, LP_MAX) bytes are looked at,
+ * which every chunking has seen by now, so the decision does not depend on chunking. */
+static bool long_body_line(const struct mime_parser *p)
+{
+	size_t L = p->lim.max_header_line < p->lp_len ? p->lim.max_header_line : p->lp_len;
+	const uint8_t *s = p->lp;
+	if (L == 0 || is_ws(s[0]))
+		return false;
+	size_t i = 0;
+	while (i < L && s[i] != ':' && s[i] > 32 && s[i] < 127)
+		i++;
+	if (i == 0)
+		return true;
+	while (i < L && is_ws(s[i]))
+		i++;
+	return !(i < L && s[i] == ':');
+}
+
 static void count_only(struct mime_parser *p, const uint8_t *data, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
@@ -357,16 +378,24 @@ int mime_parser_push(struct mime_parser *p, const uint8_t *data, size_t len)
 		const uint8_t *nl = memchr(data, '\n', len);
 		size_t n = nl ? (size_t)(nl - data) : len;
 		if (n > 0) {
-			if (p->frames[p->nframes - 1].state == F_HEADER) {
-				/* +1: the CR of CRLF is stored until the LF drops it */
-				if (p->field.len - p->mark + n > p->lim.max_header_line + 1) {
-					p->field.len = p->mark;
+			seg_feed(p, data, n);
+			/* +1: the CR of CRLF is stored until the LF drops it */
+			if (p->frames[p->nframes - 1].state == F_HEADER &&
+			    p->field.len - p->mark + n > p->lim.max_header_line + 1) {
+				p->field.len = p->mark;
+				if (!long_body_line(p)) {
 					p->err = MR_ETOOBIG;
 					break;
 				}
-				(void)buf_append(&p->field, data, n);
+				size_t depth = p->nframes;
+				header_end(p, p->line_start, p->line_lf);
+				if (p->nframes > depth)
+					header_end(p, p->line_start, p->line_lf);
+				if (p->err)
+					break;
 			}
-			seg_feed(p, data, n);
+			if (p->frames[p->nframes - 1].state == F_HEADER)
+				(void)buf_append(&p->field, data, n);
 			p->line_len += n;
 			p->line_last = data[n - 1];
 			p->off += n;

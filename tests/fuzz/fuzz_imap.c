@@ -24,8 +24,11 @@ static void exercise(struct imap_parser *p)
 		}
 		struct imap_fetch f;
 		const char *err;
-		if (imap_fetch_parse(a, i, i & 1, &f, &err) == 0)
+		if (imap_fetch_parse(a, i, i & 1, &f, &err) == 0) {
+			if (i + 1 < n && a[i + 1].type == IMAP_ARG_LIST)
+				(void)imap_fetch_parse_modifiers(a, i + 1, &f);
 			imap_fetch_free(&f);
+		}
 	}
 	struct imap_search_key *k = NULL;
 	const char *err = NULL;

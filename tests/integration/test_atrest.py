@@ -21,7 +21,7 @@ def filler(n):
 
 
 def setup(env):
-	n = env.new_node("atrest")
+	n = env.new_node("atrest", conf={"log_level": "debug"})   # the most verbose log must not leak either
 	env.node = n
 	n.start()
 	env.local = "r" + secrets.token_hex(10)
@@ -87,6 +87,15 @@ def scan_markers(root, marks):
 			if mk.lower() in low:
 				found.append("%s in %s" % (what, os.path.relpath(p, root)))
 	return found
+
+
+def test_log_has_no_message_text_or_password(env):
+	"""style.md: never log message text or passwords - checked on the debug-level log."""
+	log = env.node.log_text()
+	check("ready" in log and len(log) > 500, "the daemon log looks empty: %r" % log[-300:])
+	leaks = [what for what, mk in markers(env).items()
+		if what in ("body marker", "header value", "subject", "password", "appended text") and mk.decode() in log]
+	check(not leaks, "found in the daemon log: %r" % leaks)
 
 
 def test_scanner_finds_planted_markers(env):
@@ -230,6 +239,56 @@ def test_missing_master_key_with_data_refused(env):
 		if os.path.exists(key):
 			os.unlink(key)
 		os.rename(moved, key)
+
+
+def test_no_cleartext_after_sigkill(env):
+	"""Right after a commit the WAL and any temporary file are on disk: SIGKILL the node before
+	it can checkpoint or clean up, and scan again."""
+	n = env.node
+	n.start()
+	mark = "KILLMARK" + secrets.token_hex(16)
+	msg = make_message("kill-" + mark, ("wal %s\n" % mark) * 50, to=env.rcpt, headers={"X-Kill": mark})
+	eq(n.send("sender@remote.test", [env.rcpt], msg), {}, "delivery")
+	m = n.imap(env.rcpt, env.pw)
+	try:
+		eq(m.append("INBOX", None, None, make_message("app-" + mark, "appended %s\n" % mark))[0], "OK", "APPEND")
+		m.select("INBOX")
+		r = m.uid("STORE", "1:*", "+FLAGS", "(kw%s)" % mark[:20])
+		eq(r[0], "OK", "STORE keyword")
+	finally:
+		m.logout()
+	os.killpg(n.proc.pid, 9)
+	n.kill()
+	found = scan_markers(n.data_dir, {"marker after SIGKILL": mark.encode(), "keyword": mark[:20].encode()})
+	check(not found, "clear text on disk after SIGKILL (WAL/journal/temp files?):\n  " + "\n  ".join(found))
+	check(not plain_sqlite(n.data_dir), "plain SQLite after SIGKILL: %r" % plain_sqlite(n.data_dir))
+	n.start()
+	m = n.imap(env.rcpt, env.pw)
+	try:
+		m.select("INBOX", readonly=True)
+		eq(len(imap_uids(m, 'SUBJECT "kill-%s"' % mark)), 1, "message committed before SIGKILL")
+	finally:
+		m.logout()
+
+
+def test_account_rm_deletes_its_files(env):
+	n = env.node
+	if not n.running():
+		n.start()
+	before = set(tree_files_rel(n.data_dir))
+	addr = "gone%s@%s" % (secrets.token_hex(4), DOMAIN)
+	n.add_account(addr, "gone-pw-1")
+	eq(n.send("sender@remote.test", [addr], make_message("to-be-removed", "bye\n")), {}, "delivery")
+	created = set(tree_files_rel(n.data_dir)) - before
+	check(any(p.endswith(".db") for p in created), "the new account got its own database: %r" % sorted(created))
+	n.ctl("account", "rm", addr)
+	eq(n.stop(), 0, "stop")
+	left = sorted(p for p in created if os.path.exists(os.path.join(n.data_dir, p)))
+	check(not left, "files of the removed account still on disk: %r" % left)
+
+
+def tree_files_rel(root):
+	return [os.path.relpath(p, root) for p in all_files(root)]
 
 
 if __name__ == "__main__":

@@ -19,12 +19,14 @@ USER, PW = "judy@example.test", "judy-pw-1"
 
 
 def setup(env):
-	n = env.new_node("badinput", conf={"max_message_size": "100000"})
+	n = env.new_node("badinput", conf={"max_message_size": "100000", "smtp_timeout": "10"})
 	env.node = n
 	n.start()
 	n.add_domain(DOMAIN)
 	n.add_account(USER, PW)
 	eq(n.send("sender@remote.test", [USER], make_message("first", "first message\n")), {}, "delivery")
+	alive(env)
+	env.fds = n.fd_count()
 
 
 def alive(env):
@@ -206,7 +208,7 @@ def test_smtp_disconnect_mid_data(env):
 	alive(env)
 
 
-def test_smtp_bare_lf_and_long_data_line(env):
+def test_smtp_bare_lf(env):
 	"""Bare LF line ends (RFC 5321 2.3.8) are refused or normalized; never delivered raw."""
 	subj = "barelf-" + secrets.token_hex(4)
 	ln = smtp_session(env)
@@ -232,6 +234,42 @@ def test_smtp_bare_lf_and_long_data_line(env):
 			check(b"\n" not in body.replace(b"\r\n", b""), "stored message contains a bare LF: %r" % body[-80:])
 		finally:
 			m.logout()
+
+
+def test_smtp_smuggling(env):
+	"""End-of-data is CRLF.CRLF only: "\n.\r\n" or "\r.\r\n" inside DATA must not end the message
+	and let the rest be read as commands (SMTP smuggling, CVE-2023-51766 class)."""
+	tok = secrets.token_hex(4)
+	for i, fake_end in enumerate((b"\n.\r\n", b"\r\n.\n", b"\r.\r\n")):
+		ln = smtp_session(env)
+		try:
+			ln.cmd("MAIL FROM:<sender@remote.test>")
+			eq(ln.smtp_reply()[0], 250, "MAIL")
+			ln.cmd("RCPT TO:<%s>" % USER)
+			eq(ln.smtp_reply()[0], 250, "RCPT")
+			ln.cmd("DATA")
+			eq(ln.smtp_reply()[0], 354, "DATA")
+			smuggled = ("MAIL FROM:<evil@remote.test>\r\nRCPT TO:<%s>\r\nDATA\r\n"
+				"Subject: smuggled-%s-%d\r\n\r\nevil\r\n" % (USER, tok, i)).encode()
+			ln.send(("Subject: carrier-%s-%d\r\n\r\nbody" % (tok, i)).encode() + fake_end + smuggled + b".\r\n")
+			replies = [ln.smtp_reply()[0]]
+			ln.cmd("QUIT")
+			while True:
+				code, _ = ln.smtp_reply()
+				if code is None or code == 221:
+					break
+				replies.append(code)
+			check(replies[0] in (250, 550, 554, 500), "reply to the carrier message: %r" % replies)
+		finally:
+			ln.close()
+	m = env.node.imap(USER, PW)
+	try:
+		m.select("INBOX", readonly=True)
+		names = (r"\n.\r\n", r"\r\n.\n", r"\r.\r\n")
+		leaked = [names[i] for i in range(3) if imap_uids(m, 'SUBJECT "smuggled-%s-%d"' % (tok, i))]
+		check(not leaked, "smuggled message delivered after a fake end-of-data %s inside DATA" % " and ".join(leaked))
+	finally:
+		m.logout()
 
 
 # ---------------------------------------------------------------- IMAP
@@ -363,6 +401,65 @@ def test_imap_session_after_errors(env):
 		lines = ln.imap_until_tagged("x5")
 		check(any(l.startswith(b"* BYE") for l in lines) and lines[-1].startswith(b"x5 OK"), "LOGOUT: %r" % lines)
 		check(ln.wait_closed(5), "closed after LOGOUT")
+	finally:
+		ln.close()
+
+
+def test_imap_parser_limits(env):
+	"""Deep nesting, absurd literal sizes and giant sets: BAD/NO, never a crash or a hang."""
+	ln = imap_raw(env)
+	try:
+		ln.cmd('l1 LOGIN "%s" "%s"' % (USER, PW))
+		check(ln.imap_until_tagged("l1")[-1].startswith(b"l1 OK"), "LOGIN")
+		ln.cmd("l2 SELECT INBOX")
+		check(ln.imap_until_tagged("l2")[-1].startswith(b"l2 OK"), "SELECT")
+		cases = [
+			"SEARCH " + "(" * 5000 + "ALL" + ")" * 5000,
+			"SEARCH " + "NOT " * 5000 + "ALL",
+			"SEARCH " + "OR ALL " * 3000 + "ALL",
+			"FETCH 1 (BODY.PEEK[" + ".".join(["1"] * 3000) + "])",
+			"FETCH " + ",".join(str(i) for i in range(1, 20000)) + " (UID)",
+			"FETCH 4294967296 (UID)",
+			"FETCH 0:1 (UID)",
+			"FETCH 1 (BODY.PEEK[]<4294967296.5>)",
+			"SELECT {18446744073709551616}",
+			"SELECT {-1}",
+			"SELECT {1x}",
+			"STORE 1 +FLAGS (" + " ".join("kw%d" % i for i in range(5000)) + ")",
+		]
+		for i, c in enumerate(cases):
+			tag = "z%d" % i
+			try:
+				ln.cmd("%s %s" % (tag, c))
+			except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+				break
+			lines = ln.imap_until_tagged(tag)
+			if ln.closed:
+				break   # dropping the client is acceptable; the daemon must survive (checked below)
+			check(not any(l.startswith(b"+") for l in lines), "%s...: continuation %r" % (c[:40], lines[-1:]))
+			check(lines and lines[-1].startswith(tag.encode() + b" "), "%s...: no tagged reply" % c[:40])
+	finally:
+		ln.close()
+	alive(env)
+
+
+def test_imap_mailbox_name_injection(env):
+	"""A mailbox name with CR/LF or NUL must be refused, so it can never break LIST output."""
+	ln = imap_raw(env)
+	try:
+		ln.cmd('n1 LOGIN "%s" "%s"' % (USER, PW))
+		check(ln.imap_until_tagged("n1")[-1].startswith(b"n1 OK"), "LOGIN")
+		for i, name in enumerate((b"evil\r\n* OK injected", b"nul\x00name", b"x\ry")):
+			tag = "n%d" % (i + 2)
+			ln.send(b"%s CREATE {%d}\r\n" % (tag.encode(), len(name)))
+			l = ln.readline()
+			if l.startswith(b"+"):
+				ln.send(name + b"\r\n")
+				l = ln.imap_until_tagged(tag)[-1]
+			check(l.startswith(tag.encode() + b" NO") or l.startswith(tag.encode() + b" BAD"), "CREATE %r -> %r" % (name, l))
+		ln.cmd('n9 LIST "" *')
+		lines = ln.imap_until_tagged("n9")
+		check(not any(b"injected" in l or b"nul" in l for l in lines), "LIST after refused names: %r" % lines)
 	finally:
 		ln.close()
 
@@ -599,6 +696,99 @@ def test_many_connections(env):
 				s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
 			s.close()
 	alive(env)
+
+
+def test_smtp_idle_timeout(env):
+	"""smtp_timeout = 10: a silent client is dropped (RFC 5321 4.5.3.2), with a 421 if anything."""
+	ln = smtp_session(env)
+	try:
+		t0 = time.monotonic()
+		ln.sock.settimeout(30)
+		data = b""
+		try:
+			while True:
+				d = ln.sock.recv(4096)
+				if not d:
+					break
+				data += d
+		except socket.timeout:
+			raise mrtest.Fail("idle SMTP connection still open after 30 s (smtp_timeout = 10)")
+		except (ConnectionResetError, OSError):
+			pass
+		took = time.monotonic() - t0
+		check(took >= 8, "dropped after %.1fs, before smtp_timeout" % took)
+		check(data == b"" or data.startswith(b"421"), "timeout reply %r" % data)
+	finally:
+		ln.close()
+
+
+def test_max_connections(env):
+	"""max_connections = 8: extra clients are turned away, and served again once others leave."""
+	n = env.new_node("maxconn", conf={"max_connections": "8"})
+	n.start()
+	try:
+		held = []
+		for i in range(8):
+			ln = Line(n.ports["smtp"] if i % 2 else n.ports["imap"])
+			g = ln.readline()
+			check(g is not None and (g.startswith(b"220") or g.startswith(b"* OK")), "connection %d greeting %r" % (i, g))
+			held.append(ln)
+		extra = Line(n.ports["smtp"])
+		g = extra.readline()
+		check(g is None or g.startswith(b"421"), "connection over max_connections got %r" % g)
+		if g is not None:
+			check(extra.wait_closed(5), "421 must be followed by a close")
+		extra.close()
+		for ln in held:
+			ln.close()
+		def fresh():
+			ln = Line(n.ports["smtp"])
+			try:
+				return (ln.readline() or b"").startswith(b"220")
+			finally:
+				ln.close()
+		mrtest.wait_for(fresh, timeout=5, what="a connection to be accepted again")
+	finally:
+		eq(n.stop(), 0, "stop")
+
+
+def test_starttls_twice(env):
+	s = env.node.smtp(starttls=True)
+	try:
+		code, _ = s.docmd("STARTTLS")
+		check(code in (503, 554, 502, 500), "second STARTTLS: %d" % code)
+		eq(s.noop()[0], 250, "session after a refused STARTTLS")
+	finally:
+		s.close()
+	m = env.node.imap(mode="starttls")
+	try:
+		tag = m._new_tag().decode()
+		m.send(("%s STARTTLS\r\n" % tag).encode())
+		ln = m.readline()
+		check(ln.startswith(tag.encode() + b" BAD") or ln.startswith(tag.encode() + b" NO"), "IMAP STARTTLS inside TLS: %r" % ln)
+	finally:
+		mrtest.quiet_close(m)
+	p = env.node.pop3(mode="stls")
+	try:
+		try:
+			p._shortcmd("STLS")
+			raise mrtest.Fail("POP3 STLS accepted inside TLS")
+		except mrtest.poplib.error_proto:
+			pass
+		p.user(USER)
+		p.pass_(PW)
+		p.quit()
+	finally:
+		p.close()
+
+
+def test_no_descriptor_leak(env):
+	"""After all the abuse above (every client gone), the daemon holds no more descriptors than
+	after its first few sessions (leaked connections, TLS or database handles would show)."""
+	if env.fds is None:
+		return
+	c = env.node.wait_fds_settle(env.fds + 3)
+	check(c <= env.fds + 3, "descriptors: %d after the abuse vs %d at the start" % (c, env.fds))
 
 
 def test_still_delivers_and_serves(env):

@@ -1,6 +1,7 @@
 """test_pop3.py - POP3 against a real mailraftd: poplib over POP3S and over STLS (CAPA, STAT,
 LIST, UIDL, TOP, RETR, DELE applied only at QUIT, RSET, no plain-text login before STLS), and
 curl over pop3s:// (listing and RETR)."""
+import base64
 import os
 import poplib
 import re
@@ -192,6 +193,44 @@ def test_wrong_password(env):
 		p.quit()
 	finally:
 		p.close()
+
+
+def test_advertised_extensions(env):
+	"""Every CAPA item advertised after TLS must work: SASL PLAIN (RFC 5034), PIPELINING and
+	RESP-CODES/AUTH-RESP-CODE (RFC 2449, RFC 3206)."""
+	user, pw = "heidi@example.test", USERS["heidi@example.test"]
+	p = env.node.pop3()
+	try:
+		caps = p.capa()
+		if "PLAIN" in caps.get("SASL", []):
+			bad = base64.b64encode(("\0%s\0wrong" % user).encode()).decode()
+			try:
+				p._shortcmd("AUTH PLAIN " + bad)
+				raise mrtest.Fail("AUTH PLAIN with a wrong password accepted")
+			except poplib.error_proto as e:
+				if "AUTH-RESP-CODE" in caps:
+					contains(str(e), "[AUTH]", "RFC 3206 [AUTH] response code")
+			# without an initial response: "+ " continuation, then the credentials
+			p._putcmd("AUTH PLAIN")
+			cont = p._getline()[0]
+			check(cont.startswith(b"+"), "AUTH PLAIN continuation: %r" % cont)
+			p._putcmd(base64.b64encode(("\0%s\0%s" % (user, pw)).encode()).decode())
+			r = p._getresp()
+			check(r.startswith(b"+OK"), "AUTH PLAIN: %r" % r)
+			eq(p.stat()[0], 4, "STAT after AUTH PLAIN")
+		p.quit()
+	finally:
+		p.close()
+	if "PIPELINING" in caps:
+		ln = mrtest.Line(env.node.ports["pop3s"], tls=True)
+		try:
+			check(ln.readline().startswith(b"+OK"), "greeting")
+			ln.send(("USER %s\r\nPASS %s\r\nSTAT\r\nLIST 1\r\nNOOP\r\nQUIT\r\n" % (user, pw)).encode())
+			replies = [ln.readline() for _ in range(6)]
+			check(all(r is not None and r.startswith(b"+OK") for r in replies), "pipelined replies: %r" % replies)
+			check(replies[2].startswith(b"+OK 4 "), "pipelined STAT: %r" % replies[2])
+		finally:
+			ln.close()
 
 
 def test_curl_pop3s(env):

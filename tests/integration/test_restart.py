@@ -5,8 +5,12 @@ UIDVALIDITY, UIDs, flags, folders, UIDLs); UIDs are never reused; a SIGKILL righ
 and config errors."""
 import os
 import signal
+import smtplib
+import socket
+import ssl
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -199,6 +203,98 @@ def test_sigterm_with_open_sessions(env):
 	verify_state(env)
 
 
+def test_sigterm_during_data_is_consistent(env):
+	"""SIGTERM while a client is in the middle of DATA: whatever the client is told (250, or a
+	421/close) must match what is stored after the restart."""
+	n = env.node
+	subj = "midterm-" + mrtest.rand_token(4)
+	msg = make_message(subj, "sent across a shutdown\n" * 200, to=USER)
+	ln = Line(n.ports["smtp"])
+	try:
+		eq(ln.smtp_reply()[0], 220, "greeting")
+		ln.cmd("EHLO client.test")
+		eq(ln.smtp_reply()[0], 250, "EHLO")
+		ln.cmd("MAIL FROM:<sender@remote.test>")
+		eq(ln.smtp_reply()[0], 250, "MAIL")
+		ln.cmd("RCPT TO:<%s>" % USER)
+		eq(ln.smtp_reply()[0], 250, "RCPT")
+		ln.cmd("DATA")
+		eq(ln.smtp_reply()[0], 354, "DATA")
+		ln.send(msg[:len(msg) // 2])
+		n.proc.send_signal(signal.SIGTERM)
+		time.sleep(0.3)
+		try:
+			ln.send(msg[len(msg) // 2:] + b".\r\n")
+			code, lines = ln.smtp_reply()
+		except (BrokenPipeError, ConnectionResetError):
+			code, lines = None, []
+	finally:
+		ln.close()
+	try:
+		n.proc.wait(20)
+	except subprocess.TimeoutExpired:
+		raise mrtest.Fail("mailraftd did not exit within 20 s of SIGTERM with a client in DATA")
+	eq(n.stop(), 0, "exit code after SIGTERM during DATA")
+	n.start()
+	m = n.imap(USER, PW)
+	try:
+		m.select("INBOX", readonly=True)
+		stored = imap_uids(m, 'SUBJECT "%s"' % subj)
+	finally:
+		m.logout()
+	if code == 250:
+		eq(len(stored), 1, "acknowledged (250) during shutdown but not stored")
+	else:
+		check(code is None or 400 <= code < 600, "reply after DATA during shutdown: %r" % lines)
+		eq(stored, [], "not acknowledged (%r) but stored: the client will send it again" % code)
+
+
+def test_no_acknowledged_loss_under_load(env):
+	"""Clients keep delivering while the node gets SIGTERM: every message acknowledged with 250
+	is there after the restart."""
+	n = env.node
+	acked, stop = [], threading.Event()
+	lock = threading.Lock()
+
+	def client(i):
+		j = 0
+		while not stop.is_set() and j < 200:
+			subj = "load-%d-%d-%s" % (i, j, mrtest.rand_token(2))
+			j += 1
+			try:
+				s = smtplib.SMTP(mrtest.HOST, n.ports["smtp"], timeout=10)
+				try:
+					if s.sendmail("sender@remote.test", [USER], make_message(subj, "load\n")) == {}:
+						with lock:
+							acked.append(subj)
+				finally:
+					s.close()
+			except (smtplib.SMTPException, OSError):
+				time.sleep(0.05)
+	ts = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(3)]
+	for t in ts:
+		t.start()
+	time.sleep(1.0)
+	n.proc.send_signal(signal.SIGTERM)
+	try:
+		n.proc.wait(25)
+	except subprocess.TimeoutExpired:
+		raise mrtest.Fail("no exit within 25 s of SIGTERM under load")
+	stop.set()
+	for t in ts:
+		t.join(20)
+	eq(n.stop(), 0, "exit code after SIGTERM under load")
+	check(len(acked) >= 3, "too few deliveries before the stop to mean anything: %d" % len(acked))
+	n.start()
+	m = n.imap(USER, PW)
+	try:
+		m.select("INBOX", readonly=True)
+		missing = [subj for subj in acked if len(imap_uids(m, 'SUBJECT "%s"' % subj)) != 1]
+	finally:
+		m.logout()
+	check(not missing, "%d of %d acknowledged messages lost or duplicated: %r" % (len(missing), len(acked), missing[:5]))
+
+
 def test_env_overrides_config(env):
 	n = env.node
 	eq(n.stop(), 0, "stop")
@@ -216,6 +312,62 @@ def test_env_overrides_config(env):
 		eq(n.stop(), 0, "stop")
 	finally:
 		n.ports["pop3s"] = old
+	n.start()
+
+
+def make_cert(root, name, cn):
+	cert, key = os.path.join(root, name + ".pem"), os.path.join(root, name + ".key")
+	r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+		"-subj", "/CN=" + cn, "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+		"-keyout", key, "-out", cert], capture_output=True, timeout=60)
+	eq(r.returncode, 0, "openssl req (%r)" % r.stderr[-300:])
+	return cert, key
+
+
+def served_cert(port):
+	s = socket.create_connection((mrtest.HOST, port), timeout=10)
+	t = mrtest.tls_ctx().wrap_socket(s, server_hostname="localhost")
+	try:
+		return t.getpeercert(binary_form=True)
+	finally:
+		t.close()
+
+
+def pem_der(path):
+	with open(path) as f:
+		return ssl.PEM_cert_to_DER_cert(f.read())
+
+
+def test_configured_certificate_and_sighup_reload(env):
+	"""tls_cert/tls_key from the config are served on every TLS port; SIGHUP reloads them."""
+	n = env.node
+	eq(n.stop(), 0, "stop")
+	c1, k1 = make_cert(n.root, "c1", "first.test")
+	n.conf["tls_cert"], n.conf["tls_key"] = c1, k1
+	try:
+		n.start()
+		for port in ("imaps", "pop3s"):
+			eq(served_cert(n.ports[port]), pem_der(c1), "configured certificate on %s" % port)
+		s = n.smtp(starttls=True)
+		eq(s.sock.getpeercert(binary_form=True), pem_der(c1), "configured certificate on SMTP STARTTLS")
+		c2, k2 = make_cert(n.root, "c2", "second.test")
+		os.replace(c2, c1)
+		os.replace(k2, k1)
+		n.proc.send_signal(signal.SIGHUP)
+		mrtest.wait_for(lambda: served_cert(n.ports["imaps"]) == pem_der(c1), timeout=5, what="the reloaded certificate")
+		eq(s.noop()[0], 250, "a session opened before SIGHUP keeps working")
+		s.quit()
+		check(n.running(), "SIGHUP stopped the daemon")
+		# a broken file on reload: the old certificate stays
+		with open(c1, "w") as f:
+			f.write("not a certificate\n")
+		n.proc.send_signal(signal.SIGHUP)
+		time.sleep(0.5)
+		check(n.running(), "SIGHUP with a broken certificate stopped the daemon")
+		check(len(served_cert(n.ports["imaps"])) > 100, "TLS still served after a failed reload")
+		eq(n.stop(), 0, "stop")
+	finally:
+		del n.conf["tls_cert"], n.conf["tls_key"]
 	n.start()
 
 

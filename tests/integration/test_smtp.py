@@ -121,6 +121,30 @@ def test_swaks_starttls(env):
 	mrtest.check_trace_prefix(prefix)
 
 
+def received_header(stored):
+	"""The first header field (unfolded)."""
+	first = re.match(rb"(Received:.*?\r\n)(?![ \t])", stored, re.S).group(1)
+	return re.sub(rb"\r\n[ \t]+", b" ", first).decode("utf-8", "replace")
+
+
+def test_received_header(env):
+	"""RFC 5321 4.4 trace: from <EHLO name> (<address>) by <our name> with <protocol> ...; <date>."""
+	import email.utils
+	for tls, proto in ((False, "ESMTP"), (True, "ESMTPS")):
+		subj = "received-%s-%s" % (proto, mrtest.rand_token(3))
+		msg = make_message(subj, "trace\n", to=ALICE)
+		eq(env.node.send("sender@remote.test", [ALICE], msg, starttls=tls), {}, "delivery")
+		stored = find_by_subject(env, ALICE, ALICE_PW, subj)[0]
+		rcv = received_header(stored)
+		contains(rcv, "from client.test", "Received: from-clause (EHLO name)")
+		contains(rcv, "127.0.0.1", "Received: client address")
+		contains(rcv, "by mx.example.test", "Received: by-clause (our hostname)")
+		check(re.search(r"\bwith %s\b" % proto, rcv) is not None, "Received: with %s (RFC 3848): %r" % (proto, rcv))
+		check(";" in rcv, "Received: date after ';': %r" % rcv)
+		d = email.utils.parsedate_to_datetime(rcv.rsplit(";", 1)[1].strip())
+		check(d is not None and d.tzinfo is not None, "Received date parses with a zone: %r" % rcv)
+
+
 def test_smtplib_plain(env):
 	subj = "smtplib-plain-" + mrtest.rand_token(4)
 	msg = make_message(subj, "plain smtplib\n", to=BOB)

@@ -79,6 +79,36 @@ static void test_fetch_items(void)
 	imap_fetch_free(&f);
 }
 
+static void test_fetch_modifiers(void)
+{
+	struct imap_parser *p = parse("a FETCH 1:* (FLAGS) (CHANGEDSINCE 42)\r\n");
+	size_t n;
+	const struct imap_arg *a = imap_parser_args(p, &n);
+	struct imap_fetch f;
+	const char *err;
+	ASSERT_OK(imap_fetch_parse(a, 1, false, &f, &err));
+	ASSERT_OK(imap_fetch_parse_modifiers(a, 3, &f));
+	ASSERT(f.changedsince);
+	ASSERT_EQ_INT(f.since, 42);
+	ASSERT_EQ_INT(f.items[f.n - 1].kind, FI_MODSEQ);
+	imap_fetch_free(&f);
+	imap_parser_free(&p);
+	static const char *bad[] = {"a FETCH 1 FLAGS (CHANGEDSINCE)\r\n",
+				    "a FETCH 1 FLAGS (CHANGEDSINCE 0)\r\n",
+				    "a FETCH 1 FLAGS (CHANGEDSINCE x)\r\n",
+				    "a FETCH 1 FLAGS (VANISHED 5)\r\n",
+				    "a FETCH 1 FLAGS (CHANGEDSINCE 5 X)\r\n"};
+	for (size_t i = 0; i < MR_ARRAY_LEN(bad); i++) {
+		p = parse(bad[i]);
+		a = imap_parser_args(p, &n);
+		ASSERT_OK(imap_fetch_parse(a, 1, false, &f, &err));
+		if (imap_fetch_parse_modifiers(a, 2, &f) != MR_EINVAL)
+			unit_fail(__FILE__, __LINE__, "accepted %s", bad[i]);
+		imap_fetch_free(&f);
+		imap_parser_free(&p);
+	}
+}
+
 static void test_fetch_items_bad(void)
 {
 	static const char *bad[] = {
@@ -204,9 +234,43 @@ static void test_strings_and_dates(void)
 	ASSERT_EQ_STR(mb, "INBOX");
 }
 
+static void test_snapshot(void)
+{
+	struct imap_snap sn = {0};
+	for (uint32_t u = 10; u <= 50; u += 10)
+		imap__snap_push(&sn, u, u * 2);
+	ASSERT_EQ_INT(imap__snap_max_uid(&sn), 50);
+	ASSERT_EQ_INT(imap__snap_find(&sn, 30), 2);
+	ASSERT_EQ_INT(imap__snap_find(&sn, 31), SIZE_MAX);
+	struct imap_seqset set;
+	size_t *idx;
+	ASSERT_OK(imap_seqset_parse("2,4:*", 5, &set));
+	ASSERT_EQ_INT(imap__snap_select(&sn, &set, false, &idx), 3); /* seq 2, 4, 5 */
+	ASSERT_EQ_INT(idx[0], 1);
+	ASSERT_EQ_INT(idx[1], 3);
+	ASSERT_EQ_INT(idx[2], 4);
+	free(idx);
+	imap_seqset_free(&set);
+	ASSERT_OK(imap_seqset_parse("15:40,99:*", 10, &set));
+	ASSERT_EQ_INT(imap__snap_select(&sn, &set, true, &idx), 4); /* uid 20 30 40 50 */
+	ASSERT_EQ_INT(idx[0], 1);
+	ASSERT_EQ_INT(idx[3], 4);
+	free(idx);
+	imap_seqset_free(&set);
+	struct imap_snap cp;
+	imap__snap_copy(&cp, &sn);
+	ASSERT_EQ_INT(cp.n, 5);
+	ASSERT_EQ_INT(cp.m[4].modseq, 100);
+	imap__snap_free(&cp);
+	imap__snap_free(&sn);
+	ASSERT(sn.m == NULL && sn.n == 0);
+}
+
 static const struct unit_test tests[] = {
+	{"snapshot", test_snapshot},
 	{"fetch_items", test_fetch_items},
 	{"fetch_items_bad", test_fetch_items_bad},
+	{"fetch_modifiers", test_fetch_modifiers},
 	{"header_filter", test_header_filter},
 	{"list_match", test_list_match},
 	{"flags", test_flags},

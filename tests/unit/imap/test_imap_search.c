@@ -114,7 +114,15 @@ static void test_search_parse(void)
 	ASSERT_EQ_STR(c->next->next->str, "X-Foo");
 	imap_search_free(&k);
 
+	ASSERT_OK(search("a SEARCH MODSEQ \"/flags/\\\\draft\" all 620162338 NOT MODSEQ 5\r\n", &k));
+	ASSERT_EQ_INT(k->child->kind, SK_MODSEQ);
+	ASSERT_EQ_INT(k->child->num, 620162338);
+	ASSERT_EQ_INT(k->child->next->child->num, 5);
+	ASSERT(imap_search_uses_modseq(k));
+	imap_search_free(&k);
+
 	ASSERT_OK(search("a SEARCH all\r\n", &k));
+	ASSERT(!imap_search_uses_modseq(k));
 	ASSERT(!imap_search_needs_text(k));
 	imap_search_free(&k);
 }
@@ -140,6 +148,8 @@ static void test_search_parse_errors(void)
 		"a SEARCH HEADER Subject\r\n",
 		"a SEARCH \"ALL\"\r\n",
 		"a SEARCH KEYWORD (x)\r\n",
+		"a SEARCH MODSEQ\r\n",
+		"a SEARCH MODSEQ x\r\n",
 	};
 	for (size_t i = 0; i < MR_ARRAY_LEN(bad); i++) {
 		if (search(bad[i], &k) != MR_EINVAL)
@@ -178,6 +188,13 @@ static void test_search_eval(void)
 	imap_search_free(&k);
 	ASSERT_OK(search("a SEARCH UID 1:30 OLD\r\n", &k));
 	ASSERT(imap_search_match(k, &m));
+	imap_search_free(&k);
+	m.modseq = 10;
+	ASSERT_OK(search("a SEARCH MODSEQ 10\r\n", &k));
+	ASSERT(imap_search_match(k, &m));
+	imap_search_free(&k);
+	ASSERT_OK(search("a SEARCH MODSEQ 11\r\n", &k));
+	ASSERT(!imap_search_match(k, &m));
 	imap_search_free(&k);
 	imap_search_msg_done(&m);
 }

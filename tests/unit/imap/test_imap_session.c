@@ -7,6 +7,8 @@
 #include "unit.h"
 #include "imap/imap.h"
 #include "net/listener.h"
+#include "net/tls.h"
+#include <openssl/ssl.h>
 #include "node.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -15,18 +17,9 @@
 #include <pthread.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <strings.h>
 #include <unistd.h>
 
-/* The core library provides these in the daemon; the test owns its node. */
-static struct node the_node;
-struct node *node_get(void)
-{
-	return &the_node;
-}
-void node_set(struct node *n)
-{
-	the_node = *n;
-}
 
 static struct config cfg;
 static uv_loop_t *loop;
@@ -38,6 +31,7 @@ static void (*scenario)(void);
 /* ---- client helpers (client thread) ---------------------------------------------------- */
 struct cli {
 	int fd;
+	SSL *ssl;
 	char buf[65536];
 	size_t len;
 };
@@ -56,7 +50,17 @@ static void cli_open(struct cli *c)
 static void cli_send(struct cli *c, const char *s)
 {
 	size_t n = strlen(s);
-	ASSERT_EQ_INT(write(c->fd, s, n), (long long)n);
+	if (c->ssl)
+		ASSERT_EQ_INT(SSL_write(c->ssl, s, (int)n), (long long)n);
+	else
+		ASSERT_EQ_INT(write(c->fd, s, n), (long long)n);
+}
+
+static ssize_t cli_read(struct cli *c, void *p, size_t n)
+{
+	if (c->ssl)
+		return SSL_read(c->ssl, p, (int)n);
+	return read(c->fd, p, n);
 }
 
 /* Read until a line starting with `until` (a tag + space, "+ ", "* BYE"...) has arrived.
@@ -77,7 +81,7 @@ static const char *cli_wait(struct cli *c, const char *until)
 		}
 		if (c->len + 1 >= sizeof c->buf)
 			unit_fail(__FILE__, __LINE__, "response too long");
-		ssize_t n = read(c->fd, c->buf + c->len, sizeof c->buf - 1 - c->len);
+		ssize_t n = cli_read(c, c->buf + c->len, sizeof c->buf - 1 - c->len);
 		if (n <= 0)
 			unit_fail(__FILE__, __LINE__, "connection ended waiting for \"%s\"; got:\n%s",
 				  until, c->buf);
@@ -106,6 +110,21 @@ static const char *cli_cmd(struct cli *c, const char *tag, const char *line)
 		const char *h_ = (hay);                                                            \
 		if (strstr(h_, (needle)))                                                          \
 			unit_fail(__FILE__, __LINE__, "unexpected \"%s\" in:\n%s", (needle), h_);  \
+	} while (0)
+
+/* Case-insensitive: the MIME module may spell types in either case (RFC 3501 §7.4.2). */
+static bool has_ci(const char *h, const char *n)
+{
+	size_t nl = strlen(n);
+	for (; *h; h++)
+		if (strncasecmp(h, n, nl) == 0)
+			return true;
+	return false;
+}
+#define ASSERT_HAS_CI(hay, needle)                                                                 \
+	do {                                                                                       \
+		if (!has_ci((hay), (needle)))                                                      \
+			unit_fail(__FILE__, __LINE__, "missing \"%s\" in:\n%s", (needle), (hay));  \
 	} while (0)
 
 static void login(struct cli *c)
@@ -174,6 +193,10 @@ static void scenario_mail(void)
 	ASSERT_HAS(r, "* 1 FETCH (FLAGS (\\Flagged \\Seen \\Deleted))");
 	ASSERT_HAS(cli_cmd(&c, "b4", "COPY 1 Archive"), "b4 OK [COPYUID ");
 	ASSERT_HAS(cli_cmd(&c, "b5", "COPY 1 Nowhere"), "b5 NO [TRYCREATE]");
+	r = cli_cmd(&c, "b5x", "UID EXPUNGE 2:99");
+	ASSERT_HASNT(r, "EXPUNGE\r\n* ");
+	ASSERT_HASNT(r, "* 1 EXPUNGE");
+	ASSERT_HAS(r, "b5x OK");
 	r = cli_cmd(&c, "b6", "EXPUNGE");
 	ASSERT_HAS(r, "* 1 EXPUNGE\r\n");
 	ASSERT_HAS(r, "b6 OK");
@@ -185,8 +208,19 @@ static void scenario_mail(void)
 	ASSERT_HASNT(r, "2024");
 	ASSERT_HAS(cli_cmd(&c, "c1", "RENAME Projects Work"), "c1 OK");
 	ASSERT_HAS(cli_cmd(&c, "c2", "LIST \"\" \"Work/*\""), "\"Work/2024\"");
+	ASSERT_HAS(cli_cmd(&c, "c2a", "DELETE Work"), "c2a OK");
+	ASSERT_HAS(cli_cmd(&c, "c2b", "LIST \"\" \"W*\""),
+		   "* LIST (\\Noselect \\HasChildren) \"/\" \"Work\"");
+	ASSERT_HAS(cli_cmd(&c, "c2c", "SUBSCRIBE Work/2024"), "c2c OK");
+	ASSERT_HAS(cli_cmd(&c, "c2d", "UNSUBSCRIBE Sent"), "c2d OK");
+	r = cli_cmd(&c, "c2e", "LSUB \"\" \"*\"");
+	ASSERT_HAS(r, "\"Work/2024\"");
+	ASSERT_HASNT(r, "\"Sent\"");
+	ASSERT_HAS(cli_cmd(&c, "c2f", "SUBSCRIBE Nope"), "c2f NO");
 	ASSERT_HAS(cli_cmd(&c, "c3", "DELETE INBOX"), "c3 NO");
-	ASSERT_HAS(cli_cmd(&c, "c4", "CREATE Work"), "c4 NO [ALREADYEXISTS]");
+	ASSERT_HAS(cli_cmd(&c, "c4", "CREATE Work/2024"), "c4 NO [ALREADYEXISTS]");
+	ASSERT_HAS(cli_cmd(&c, "c4b", "CAPABILITY"), "IDLE UNSELECT UIDPLUS");
+	ASSERT_HAS(cli_cmd(&c, "c4c", "ENABLE UTF8=ACCEPT"), "* ENABLED\r\n");
 	ASSERT_HAS(cli_cmd(&c, "c5", "EXAMINE Archive"), "c5 OK [READ-ONLY]");
 	ASSERT_HAS(cli_cmd(&c, "c6", "STORE 1 +FLAGS (x)"), "c6 NO");
 	ASSERT_HAS(cli_cmd(&c, "c7", "UNSELECT"), "c7 OK");
@@ -194,6 +228,147 @@ static void scenario_mail(void)
 	r = cli_cmd(&c, "c9", "LOGOUT");
 	ASSERT_HAS(r, "* BYE");
 	ASSERT_HAS(r, "c9 OK");
+	close(c.fd);
+}
+
+static const char msg2[] = "From: =?UTF-8?Q?J=C3=B6rg?= <jorg@example.org>\r\n"
+			   "To: user@example.com\r\n"
+			   "Subject: =?UTF-8?B?w4RwZmVs?=\r\n"
+			   "MIME-Version: 1.0\r\n"
+			   "Content-Type: multipart/mixed; boundary=\"XX\"\r\n"
+			   "\r\n"
+			   "preamble\r\n"
+			   "--XX\r\n"
+			   "Content-Type: text/plain; charset=utf-8\r\n"
+			   "\r\n"
+			   "first part\r\n"
+			   "--XX\r\n"
+			   "Content-Type: text/plain\r\n"
+			   "Content-Transfer-Encoding: base64\r\n"
+			   "\r\n"
+			   "c2Vjb25kIHBhcnQgc2VjcmV0d29yZA==\r\n"
+			   "--XX--\r\n";
+
+static void scenario_mime(void)
+{
+	struct cli c;
+	login(&c);
+	char line[128];
+	snprintf(line, sizeof line, "m1 APPEND INBOX {%zu+}\r\n", strlen(msg2));
+	cli_send(&c, line);
+	cli_send(&c, msg2);
+	cli_send(&c, "\r\n");
+	ASSERT_HAS(cli_wait(&c, "m1 "), "m1 OK [APPENDUID");
+	ASSERT_HAS(cli_cmd(&c, "m2", "SELECT INBOX"), "* 1 EXISTS");
+	const char *r = cli_cmd(&c, "m3", "FETCH 1 (BODYSTRUCTURE ENVELOPE)");
+	ASSERT_HAS_CI(r, "BODYSTRUCTURE ((\"TEXT\" \"PLAIN\"");
+	ASSERT_HAS_CI(r, "\"MIXED\" (\"BOUNDARY\" \"XX\")");
+	ASSERT_HAS_CI(r, "\"BASE64\" 32 1");
+	ASSERT_HAS(r, "ENVELOPE (");
+	ASSERT_HAS(r, "m3 OK");
+	r = cli_cmd(&c, "m4", "FETCH 1 (BODY.PEEK[1] BODY.PEEK[2.MIME] BODY.PEEK[3])");
+	ASSERT_HAS(r, "BODY[1] {10}\r\nfirst part");
+	ASSERT_HAS(r, "BODY[2.MIME] {");
+	ASSERT_HAS(r, "Content-Transfer-Encoding: base64\r\n");
+	ASSERT_HAS(r, "BODY[3] NIL");
+	ASSERT_HAS(cli_cmd(&c, "m5", "SEARCH BODY secretword"), "* SEARCH 1\r\n");
+	ASSERT_HAS(cli_cmd(&c, "m6", "SEARCH SUBJECT \"\xc3\x84pfel\""), "* SEARCH 1\r\n");
+	ASSERT_HAS(cli_cmd(&c, "m7", "SEARCH CHARSET UTF-8 FROM \"j\xc3\xb6rg\""), "* SEARCH 1\r\n");
+	ASSERT_HAS(cli_cmd(&c, "m8", "SEARCH TEXT nothere"), "* SEARCH\r\n");
+	ASSERT_HAS(cli_cmd(&c, "m9", "FETCH 1 BODY"), "BODY ((");
+	r = cli_cmd(&c, "n1", "UID MOVE 1 Trash");
+	ASSERT_HAS(r, "* OK [COPYUID ");
+	ASSERT_HAS(r, " 1 1] Moved\r\n* 1 EXPUNGE\r\n");
+	ASSERT_HAS(r, "n1 OK UID MOVE completed");
+	ASSERT_HAS(cli_cmd(&c, "n2", "STATUS Trash (MESSAGES)"), "(MESSAGES 1)");
+	ASSERT_HAS(cli_cmd(&c, "n3", "NAMESPACE"), "* NAMESPACE ((\"\" \"/\")) NIL NIL");
+	close(c.fd);
+}
+
+static uint64_t modseq_of(const char *r)
+{
+	const char *p = strstr(r, "MODSEQ (");
+	if (!p)
+		unit_fail(__FILE__, __LINE__, "no MODSEQ in:\n%s", r);
+	return strtoull(p + 8, NULL, 10);
+}
+
+static void scenario_condstore(void)
+{
+	struct cli c;
+	login(&c);
+	append(&c, "a1", "INBOX", "()");
+	append(&c, "a2", "INBOX", "()");
+	ASSERT_HAS(cli_cmd(&c, "e1", "ENABLE CONDSTORE"), "* ENABLED CONDSTORE\r\n");
+	ASSERT_HAS(cli_cmd(&c, "e2", "ENABLE CONDSTORE"), "* ENABLED\r\n");
+	ASSERT_HAS(cli_cmd(&c, "s1", "SELECT INBOX (CONDSTORE)"), "* OK [HIGHESTMODSEQ ");
+	uint64_t m1 = modseq_of(cli_cmd(&c, "f1", "FETCH 1 (MODSEQ)"));
+	const char *r = cli_cmd(&c, "s2", "STORE 1 (UNCHANGEDSINCE 1) +FLAGS (\\Seen)");
+	ASSERT_HAS(r, "s2 OK [MODIFIED 1]");
+	r = cli_cmd(&c, "s3", "STORE 1:2 +FLAGS.SILENT (\\Seen)");
+	ASSERT_HAS(r, "s3 OK");
+	r = cli_cmd(&c, "f2", "FETCH 1 (MODSEQ)");
+	ASSERT(modseq_of(r) > m1);
+	char line[128];
+	snprintf(line, sizeof line, "UID STORE 1:2 (UNCHANGEDSINCE %llu) +FLAGS (x)",
+		 (unsigned long long)modseq_of(r));
+	r = cli_cmd(&c, "s4", line);
+	ASSERT_HAS(r, "* 1 FETCH (FLAGS (\\Seen x) UID 1 MODSEQ (");
+	ASSERT_HAS(r, "s4 OK [MODIFIED 2]");
+	uint64_t m2 = modseq_of(cli_cmd(&c, "f3", "FETCH 1 (MODSEQ)"));
+	snprintf(line, sizeof line, "FETCH 1:* (FLAGS) (CHANGEDSINCE %llu)",
+		 (unsigned long long)(m2 - 1));
+	r = cli_cmd(&c, "f4", line);
+	ASSERT_HAS(r, "* 1 FETCH (FLAGS (\\Seen x) MODSEQ (");
+	ASSERT_HASNT(r, "* 2 FETCH");
+	snprintf(line, sizeof line, "SEARCH MODSEQ %llu", (unsigned long long)m2);
+	r = cli_cmd(&c, "q1", line);
+	snprintf(line, sizeof line, "* SEARCH 1 (MODSEQ %llu)\r\n", (unsigned long long)m2);
+	ASSERT_HAS(r, line);
+	ASSERT_HAS(cli_cmd(&c, "q2", "STATUS INBOX (HIGHESTMODSEQ MESSAGES)"),
+		   "(MESSAGES 2 HIGHESTMODSEQ ");
+	close(c.fd);
+}
+
+static void scenario_timeout(void)
+{
+	struct cli c;
+	login(&c);
+	/* no input for longer than imap_idle_timeout (1 s here): RFC 3501 §5.4 autologout */
+	const char *r = cli_wait(&c, "* BYE");
+	ASSERT_HAS(r, "* BYE Autologout");
+	char b;
+	ASSERT_EQ_INT(read(c.fd, &b, 1), 0); /* then closed */
+	close(c.fd);
+}
+
+static void scenario_starttls(void)
+{
+	struct cli c;
+	cli_open(&c);
+	const char *r = cli_wait(&c, "* OK");
+	ASSERT_HAS(r, "STARTTLS");
+	ASSERT_HAS(r, "LOGINDISABLED");
+	ASSERT_HASNT(r, "AUTH=PLAIN");
+	ASSERT_HAS(cli_cmd(&c, "t1", "LOGIN user@example.com secret"), "t1 NO [PRIVACYREQUIRED]");
+	ASSERT_HAS(cli_cmd(&c, "t2", "AUTHENTICATE PLAIN AHVzZXJAZXhhbXBsZS5jb20Ac2VjcmV0"),
+		   "t2 NO [PRIVACYREQUIRED]");
+	/* injected plaintext after STARTTLS must be discarded (RFC 3207 §4.2 class of bug) */
+	cli_send(&c, "t3 STARTTLS\r\nt4 LOGIN user@example.com secret\r\n");
+	ASSERT_HAS(cli_wait(&c, "t3 "), "t3 OK");
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	c.ssl = SSL_new(ctx);
+	SSL_set_fd(c.ssl, c.fd);
+	ASSERT_EQ_INT(SSL_connect(c.ssl), 1);
+	r = cli_cmd(&c, "t5", "CAPABILITY");
+	ASSERT_HAS(r, "AUTH=PLAIN");
+	ASSERT_HASNT(r, "STARTTLS");
+	ASSERT_HASNT(r, "t4 ");
+	ASSERT_HAS(cli_cmd(&c, "t6", "STARTTLS"), "t6 BAD");
+	ASSERT_HAS(cli_cmd(&c, "t7", "LOGIN user@example.com secret"), "t7 OK");
+	ASSERT_HAS(cli_cmd(&c, "t8", "LOGOUT"), "t8 OK");
+	SSL_free(c.ssl);
+	SSL_CTX_free(ctx);
 	close(c.fd);
 }
 
@@ -383,6 +558,9 @@ static int nothing(struct store_db *db, void *arg)
 	return 0;
 }
 
+static enum conn_tls listen_mode = CONN_TLS_NONE;
+static unsigned idle_timeout_s = 60;
+
 static void run(void (*fn)(void))
 {
 	scenario = fn;
@@ -391,26 +569,29 @@ static void run(void (*fn)(void))
 	loop = uv_default_loop();
 	memset(&cfg, 0, sizeof cfg);
 	cfg.max_message_size = 1 << 20;
-	cfg.imap_idle_timeout = 60;
-	cfg.plaintext_auth = true;
+	cfg.imap_idle_timeout = idle_timeout_s;
+	cfg.plaintext_auth = listen_mode == CONN_TLS_NONE;
 	snprintf(cfg.hostname, sizeof cfg.hostname, "test.example");
 	struct store_config sc = {.data_dir = unit_tmpdir(), .actors = 2,
 				  .pwcost = STORE_PWCOST_MIN, .loop = loop};
 	struct store *st = NULL;
 	char err[256];
+	if (listen_mode != CONN_TLS_NONE)
+		ASSERT_OK(tls_init("", "", unit_tmpdir(), "localhost", err, sizeof err));
 	ASSERT_OK(store_open(&sc, &st, err, sizeof err));
 	struct dir_account acct;
 	ASSERT_OK(store_run(st, STORE_DIRECTORY, 0, setup_account, &acct));
 	ASSERT_OK(store_run(st, acct.dbname, STORE_CREATE, nothing, NULL));
 	ASSERT_OK(store_run(st, small_acct.dbname, STORE_CREATE, nothing, NULL));
-	struct node n = {.cfg = &cfg, .loop = loop, .store = st, .hostname = cfg.hostname};
+	static struct node n;
+	n = (struct node){.cfg = &cfg, .loop = loop, .store = st, .hostname = cfg.hostname};
 	node_set(&n);
 	imap_init();
 	int rv = -1;
 	for (int i = 0; i < 50 && rv != 0; i++) { /* find a free port */
 		port = 20000 + (int)((getpid() * 7 + i * 131) % 40000);
 		snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
-		rv = listener_add(loop, addr, &imap_ops, CONN_TLS_NONE, err, sizeof err);
+		rv = listener_add(loop, addr, &imap_ops, listen_mode, err, sizeof err);
 	}
 	ASSERT_OK(rv);
 	uv_async_init(loop, &stop_async, on_stop);
@@ -438,6 +619,28 @@ static void test_limits(void)
 	run(scenario_limits);
 }
 
+static void test_starttls(void)
+{
+	listen_mode = CONN_TLS_STARTTLS;
+	run(scenario_starttls);
+}
+
+static void test_mime(void)
+{
+	run(scenario_mime);
+}
+
+static void test_condstore(void)
+{
+	run(scenario_condstore);
+}
+
+static void test_timeout(void)
+{
+	idle_timeout_s = 1;
+	run(scenario_timeout);
+}
+
 static void test_big_fetch(void)
 {
 	run(scenario_big_fetch);
@@ -452,6 +655,10 @@ static const struct unit_test tests[] = {
 	{"mail", test_mail},
 	{"idle", test_idle},
 	{"limits", test_limits},
+	{"starttls", test_starttls},
+	{"mime", test_mime},
+	{"condstore", test_condstore},
+	{"timeout", test_timeout},
 	{"big_fetch", test_big_fetch},
 	{"quota", test_quota},
 	{0},

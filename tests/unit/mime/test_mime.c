@@ -298,6 +298,25 @@ static void test_boundary_edge_cases(void)
 	mime_parser_free(&p);
 	free(d);
 	free(m);
+
+	/* padding followed by junk past the kept prefix: not a delimiter */
+	m = malloc(2000);
+	snprintf(m, 2000,
+	         "Content-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\n\r\na\r\n"
+	         "--q%sx\r\nb\r\n--q--\r\n",
+	         pad);
+	p = mime_parse((const uint8_t *)m, strlen(m), &root);
+	ASSERT_EQ_INT(root->nchildren, 1);
+	ASSERT_EQ_INT(root->first_child->body_lines, 3);
+	mime_parser_free(&p);
+	/* a boundary over 200 bytes is refused: the multipart stays a leaf */
+	snprintf(m, 2000, "Content-Type: multipart/mixed; boundary=%.201s\r\n\r\n--x\r\n", pad);
+	memset(strstr(m, "boundary=") + 9, 'z', 201);
+	p = mime_parse((const uint8_t *)m, strlen(m), &root);
+	ASSERT_EQ_STR(root->type, "multipart");
+	ASSERT_EQ_INT(root->nchildren, 0);
+	mime_parser_free(&p);
+	free(m);
 }
 
 static void test_no_separator_and_defaults(void)
@@ -410,6 +429,18 @@ static void test_limits(void)
 	d = parse_dump(fm, strlen(fm), 0, &hl2, &rc);
 	ASSERT_OK(rc);
 	free(d);
+	/* a long line that cannot be a field ends the header instead (no separator) */
+	char bl[600] = "From: x@y\r\n";
+	memset(bl + strlen(bl), 'b', 300);
+	strcat(bl, "\r\nmore\r\n");
+	d = parse_dump(bl, strlen(bl), 0, &hl, &rc);
+	ASSERT_OK(rc);
+	ASSERT_EQ_STR(d, "[0 11 11 319 2 text/plain 0]");
+	d1 = parse_dump(bl, strlen(bl), 1, &hl, &rc);
+	ASSERT_OK(rc);
+	ASSERT_EQ_STR(d1, d);
+	free(d);
+	free(d1);
 	/* number of header fields */
 	struct mime_limits hf = {.max_headers = 2};
 	const char *three = "A: 1\nB: 2\nC: 3\n\nx\n";
@@ -496,21 +527,21 @@ static void test_push_returns(void)
 	free(m);
 }
 
-
 static void test_content_type_forms(void)
 {
 	/* CFWS around the slash, upper case, comments; a missing ';' ends the type */
 	const char *m = "Content-Type: (c) MULTIPART / Mixed (x) ; BOUNDARY = \"B\"\r\n\r\n"
-			"--B\r\nContent-Type: text/plain charset=x\r\n\r\nhi\r\n--B--\r\n";
+	                "--B\r\nContent-Type: text/plain charset=x\r\n\r\nhi\r\n--B--\r\n";
 	char *b = render(m, 2);
 	ASSERT_EQ_STR(b, "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 2 1 NIL "
-			 "NIL NIL NIL) \"mixed\" (\"boundary\" \"B\") NIL NIL NIL)");
+	                 "NIL NIL NIL) \"mixed\" (\"boundary\" \"B\") NIL NIL NIL)");
 	free(b);
 	/* long subtypes (up to 63 bytes) are kept; longer ones make the type invalid */
 	const char *w = "Content-Type: application/"
-			"vnd.openxmlformats-officedocument.wordprocessingml.document\r\n\r\nx";
+	                "vnd.openxmlformats-officedocument.wordprocessingml.document\r\n\r\nx";
 	char *d = parse_dump(w, strlen(w), 1, NULL, NULL);
-	ASSERT(strstr(d, "application/vnd.openxmlformats-officedocument.wordprocessingml.document"));
+	ASSERT(
+	    strstr(d, "application/vnd.openxmlformats-officedocument.wordprocessingml.document"));
 	free(d);
 	char lng[300] = "Content-Type: application/";
 	memset(lng + strlen(lng), 'x', 100);
@@ -521,7 +552,7 @@ static void test_content_type_forms(void)
 }
 
 static const struct unit_test tests[] = {
-	{"content_type_forms", test_content_type_forms},
+    {"content_type_forms", test_content_type_forms},
     {"rfc3501_envelope", test_rfc3501_envelope},
     {"nested_bodystructure", test_nested_bodystructure},
     {"message_rfc822", test_message_rfc822},

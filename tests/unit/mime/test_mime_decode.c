@@ -215,7 +215,6 @@ static void test_bodystructure_text_literal(void)
 	mime_parser_free(&p);
 }
 
-
 static char *text(const char *msg)
 {
 	struct mime_part *root;
@@ -230,14 +229,14 @@ static char *text(const char *msg)
 static void test_decode_text(void)
 {
 	char *t = text("Content-Type: text/plain; charset=ISO-8859-1\r\n"
-		       "Content-Transfer-Encoding: quoted-printable\r\n\r\ncaf=E9 =80\r\n");
+	               "Content-Transfer-Encoding: quoted-printable\r\n\r\ncaf=E9 =80\r\n");
 	ASSERT_EQ_STR(t, "caf\xc3\xa9 \xc2\x80\r\n");
 	free(t);
 	t = text("Content-Type: text/plain; charset=\"windows-1252\"\r\n\r\n\x80\r\n");
 	ASSERT_EQ_STR(t, "\xe2\x82\xac\r\n");
 	free(t);
 	t = text("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n"
-		 "\r\nw6k=\r\n");
+	         "\r\nw6k=\r\n");
 	ASSERT_EQ_STR(t, "\xc3\xa9");
 	free(t);
 	t = text("Subject: no charset\r\n\r\nok \xff\r\n");
@@ -249,7 +248,7 @@ static void test_decode_text(void)
 }
 
 static const struct unit_test tests[] = {
-	{"decode_text", test_decode_text},
+    {"decode_text", test_decode_text},
     {"encoded_words", test_encoded_words},
     {"decode_body", test_decode_body},
     {"params", test_params},
