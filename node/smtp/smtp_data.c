@@ -4,9 +4,10 @@
  * (for loop detection, RFC 5321 §6.3) and stops storing once the size limit is passed while still
  * consuming input up to the end marker, so memory never exceeds the limit.
  *
- * Liberal by request: a bare LF ends a line (so "\n.\n" ends the data too). A bare CR never ends
- * a line; it is kept as content. This server only delivers locally and never relays, so the
- * end-of-data ambiguity exploited by "SMTP smuggling" cannot inject a second message elsewhere.
+ * Liberal for content, strict for the end: a bare LF ends a line (stored as CRLF) and a bare CR is
+ * kept as content, but only CRLF "." CRLF ends the data: a "." line that begins after a bare LF
+ * or ends with a bare LF is ordinary text. Any looser end marker lets a sender hide a second
+ * transaction inside one message ("SMTP smuggling", CVE-2023-51766 class).
  */
 #include "smtp_parse.h"
 #include "common/util.h"
@@ -27,6 +28,7 @@ void smtp_data_init(struct smtp_data *d, struct buf *out, uint64_t max)
 	d->out = out;
 	d->max = max;
 	d->in_headers = true;
+	d->after_crlf = true; /* the DATA command line ended the previous line */
 	d->state = D_BOL;
 }
 
@@ -59,8 +61,9 @@ static void content(struct smtp_data *d, const uint8_t *p, size_t n)
 	emit(d, p, n);
 }
 
-static void line_end(struct smtp_data *d)
+static void line_end(struct smtp_data *d, bool crlf)
 {
+	d->after_crlf = crlf;
 	if (d->in_headers) {
 		if (d->line_len == 0)
 			d->in_headers = false; /* RFC 5322 §2.1: the empty line ends the header */
@@ -92,7 +95,7 @@ int smtp_data_push(struct smtp_data *d, const uint8_t *p, size_t n, size_t *used
 			if (c == '\r')
 				d->state = D_CR;
 			else
-				line_end(d); /* bare LF */
+				line_end(d, false); /* bare LF */
 			break;
 		}
 		case D_BOL:
@@ -102,7 +105,7 @@ int smtp_data_push(struct smtp_data *d, const uint8_t *p, size_t n, size_t *used
 			} else if (c == '\r') {
 				d->state = D_CR;
 			} else if (c == '\n') {
-				line_end(d);
+				line_end(d, false);
 			} else {
 				content(d, &c, 1);
 				d->state = D_MID;
@@ -114,7 +117,7 @@ int smtp_data_push(struct smtp_data *d, const uint8_t *p, size_t n, size_t *used
 			if (c == '\r') {
 				d->state = D_DOTCR;
 			} else if (c == '\n') {
-				d->state = D_DONE; /* ".\n" (liberal) */
+				line_end(d, false); /* ".\n" is not an end marker: an empty line */
 			} else {
 				content(d, &c, 1);
 				d->state = D_MID;
@@ -123,7 +126,10 @@ int smtp_data_push(struct smtp_data *d, const uint8_t *p, size_t n, size_t *used
 		case D_DOTCR:
 			if (c == '\n') {
 				i++;
-				d->state = D_DONE; /* CRLF "." CRLF */
+				if (d->after_crlf)
+					d->state = D_DONE; /* CRLF "." CRLF */
+				else
+					line_end(d, true); /* bare LF "." CRLF: text, not the end */
 				break;
 			}
 			/* ".\r" + more: the dot goes, the bare CR stays; re-read c inside the line
@@ -134,7 +140,7 @@ int smtp_data_push(struct smtp_data *d, const uint8_t *p, size_t n, size_t *used
 		case D_CR:
 			if (c == '\n') {
 				i++;
-				line_end(d);
+				line_end(d, true);
 				break;
 			}
 			content(d, (const uint8_t *)"\r", 1); /* bare CR kept; re-read c */

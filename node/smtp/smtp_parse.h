@@ -118,6 +118,7 @@ struct smtp_data {
 	bool line_too_long; /* a line exceeded SMTP_DATA_LINE_MAX */
 	bool eight_bit;     /* some byte >= 0x80 was seen */
 	bool in_headers;    /* still in the header block (before the first empty line) */
+	bool after_crlf;    /* private: the current line began after a real CRLF */
 	int state;          /* private */
 	uint8_t hdr[9];     /* private: start of the current header line, for "Received:" */
 };

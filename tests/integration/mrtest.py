@@ -27,6 +27,7 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # keep the source tree clean
 from mrlib import *  # noqa: E402,F401,F403 - re-exported: tests use mrtest.<helper>
 from mrlib import Fail, HOST, SOCK_TIMEOUT, check, wait_for, port_open, free_ports, tls_ctx  # noqa: E402
 

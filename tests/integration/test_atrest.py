@@ -1,13 +1,17 @@
 """test_atrest.py - encryption at rest of a real mailraftd's data dir: after delivering messages
-carrying unique markers (body text, a header value, the recipient address) and stopping the node,
-no file under the data dir contains any marker or a password in clear, and no file is a
-plain SQLite database; a start with a different master key fails with "master key" in its
-output and leaves every file untouched; the right key still opens everything afterwards."""
+carrying unique markers (body text, a header value, the recipient address, an appended message,
+a folder name, a keyword) and stopping the node, no file under the data dir contains any marker
+or the password in clear (the scanner is first proven on planted files), no file name carries
+them, no file is a plain SQLite database, the keys are 0600, and the debug log holds no message
+text or password; the same after a SIGKILL right after commits (WAL); a start with a different
+or missing master key fails with "master key" in its output and changes no file; the right key
+still opens everything; removing an account removes its files."""
 import os
 import secrets
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # keep the source tree clean
 import mrtest  # noqa: E402
 from mrtest import check, eq, contains, make_message, imap_uids, imap_body  # noqa: E402
 

@@ -2,7 +2,7 @@
 deliveries to one mailbox (none lost, UIDs unique and increasing), parallel IMAP APPENDs, a
 second IMAP session seeing another session's flag changes, expunges and new mail (RFC 9051
 7.5.1/7.5.2), a POP3 session with a stable view while mail arrives and IMAP expunges, and
-connection churn over TLS."""
+connection churn over TLS without leaking descriptors."""
 import os
 import re
 import sys
@@ -10,6 +10,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # keep the source tree clean
 import mrtest  # noqa: E402
 from mrtest import check, eq, make_message, imap_ok, imap_uids, imap_body, Line  # noqa: E402
 

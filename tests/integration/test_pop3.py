@@ -8,6 +8,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # keep the source tree clean
 import mrtest  # noqa: E402
 from mrtest import check, eq, contains, make_message  # noqa: E402
 

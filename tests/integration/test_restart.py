@@ -1,8 +1,9 @@
-"""test_restart.py - durability across restarts of a real mailraftd: mail delivered before a
+"""test_restart.py - durability and lifecycle of a real mailraftd: mail delivered before a
 SIGTERM is read back after a restart with the same data dir over IMAP and POP3 (same bytes,
-UIDVALIDITY, UIDs, flags, folders, UIDLs); UIDs are never reused; a SIGKILL right after the
-250 loses nothing; SIGTERM with open sessions exits 0; environment overrides; --version/--help
-and config errors."""
+UIDVALIDITY, UIDs, flags, folders, UIDLs); UIDs are never reused; a SIGKILL right after the 250
+loses nothing; SIGTERM with open sessions, in the middle of DATA and under delivery load exits 0
+and never loses an acknowledged message; environment overrides; configured tls_cert/tls_key
+and SIGHUP reload; --version/--help and config errors (EX_CONFIG with FILE:LINE)."""
 import os
 import signal
 import smtplib
@@ -14,6 +15,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # keep the source tree clean
 import mrtest  # noqa: E402
 from mrtest import check, eq, contains, make_message, imap_ok, imap_uids, imap_body, flat, Line  # noqa: E402
 

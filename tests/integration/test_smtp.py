@@ -8,6 +8,7 @@ import smtplib
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # keep the source tree clean
 import mrtest  # noqa: E402
 from mrtest import check, eq, contains, Line, make_message, imap_uids, imap_body  # noqa: E402
 
@@ -145,6 +146,26 @@ def test_received_header(env):
 		check(d is not None and d.tzinfo is not None, "Received date parses with a zone: %r" % rcv)
 
 
+def test_curl_and_swaks_pipelining(env):
+	"""Two more real clients: curl's SMTP with --ssl-reqd (STARTTLS required) and swaks --pipeline."""
+	subj = "curl-smtp-" + mrtest.rand_token(4)
+	msg = make_message(subj, "sent by curl\n", to=BOB)
+	p = write_tmp(env, "curl.eml", msg)
+	r = mrtest.curl(["-k", "--ssl-reqd", "smtp://127.0.0.1:%d" % env.node.ports["smtp"], "--mail-from", "sender@remote.test",
+		"--mail-rcpt", BOB, "--mail-rcpt", ALICE, "-T", p])
+	eq(r.returncode, 0, "curl smtp --ssl-reqd rc (stderr %r)" % r.stderr)
+	mrtest.split_prefix_headers(find_by_subject(env, BOB, BOB_PW, subj)[0], msg)
+	find_by_subject(env, ALICE, ALICE_PW, subj)
+	r = mrtest.curl(["smtp://127.0.0.1:%d" % env.node.ports["smtp"], "--mail-from", "sender@remote.test",
+		"--mail-rcpt", "ghost@example.test", "-T", p])
+	check(r.returncode != 0, "curl to an unknown recipient must fail")
+	subj = "swaks-pipe-" + mrtest.rand_token(4)
+	msg = make_message(subj, "pipelined by swaks\n", to=ALICE)
+	r = mrtest.swaks(env.node, "sender@remote.test", ALICE, data_file=write_swaks_data(env, "pipe.eml", msg), tls=True, extra=["--pipeline"])
+	eq(r.returncode, 0, "swaks --tls --pipeline rc (output %s)" % r.stdout.decode(errors="replace")[-1500:])
+	mrtest.split_prefix_headers(find_by_subject(env, ALICE, ALICE_PW, subj)[0], msg)
+
+
 def test_smtplib_plain(env):
 	subj = "smtplib-plain-" + mrtest.rand_token(4)
 	msg = make_message(subj, "plain smtplib\n", to=BOB)
@@ -211,6 +232,22 @@ def test_recipient_case_insensitive_domain(env):
 	msg = make_message(subj, "domain in upper case\n")
 	eq(env.node.send("sender@remote.test", ["alice@EXAMPLE.TEST"], msg), {}, "refused")
 	find_by_subject(env, ALICE, ALICE_PW, subj)
+
+
+def test_recipient_address_forms(env):
+	"""RFC 5321 4.1.2/C: a source route is accepted and ignored; a quoted local part equals the
+	plain one; local parts match case-insensitively here; address literals are not ours."""
+	s = env.node.smtp()
+	try:
+		eq(s.mail("sender@remote.test")[0], 250, "MAIL")
+		for r in ("<@relay.test,@other.test:alice@example.test>", '<"alice"@example.test>', "<ALICE@example.test>"):
+			code, text = s.docmd("RCPT TO:" + r)
+			eq(code, 250, "RCPT TO:%s (%r)" % (r, text))
+		code, text = s.docmd("RCPT TO:<alice@[127.0.0.1]>")
+		check(code >= 500, "an address literal is not a local domain: %d %r" % (code, text))
+		s.rset()
+	finally:
+		s.close()
 
 
 def test_dot_stuffing(env):

@@ -100,15 +100,18 @@ static void test_trailing_commands(void)
 static void test_empty_message(void)
 {
 	CHECK(".\r\n", "", 3);
-	CHECK(".\n", "", 2);
+	CHECK(".\n\r\n.\r\n", "\r\n\r\n", 7); /* ".\n" is not the end: an empty line */
 }
 
+/* Bare LF ends a line (stored as CRLF), but only CRLF "." CRLF ends the data: a "." line next to
+ * a bare LF is text, so no second transaction can hide inside a message (SMTP smuggling). */
 static void test_bare_lf(void)
 {
-	CHECK("a\nb\n.\n", "a\r\nb\r\n", 6);
-	CHECK("a\r\nb\n.\r\n", "a\r\nb\r\n", 8);
-	CHECK("a\r\n.\n", "a\r\n", 5);
-	CHECK("..x\n.\n", ".x\r\n", 6);
+	CHECK("a\nb\r\n.\r\n", "a\r\nb\r\n", 8);
+	CHECK("a\r\nb\n.\r\n.\r\n", "a\r\nb\r\n\r\n", 11);
+	CHECK("a\r\n.\nX\r\n.\r\n", "a\r\n\r\nX\r\n", 11);
+	CHECK("..x\n..y\r\n.\r\n", ".x\r\n.y\r\n", 12);
+	CHECK("a\n.\nMAIL FROM:<e>\r\n.\r\n", "a\r\n\r\nMAIL FROM:<e>\r\n", 22);
 }
 
 static void test_bare_cr(void)

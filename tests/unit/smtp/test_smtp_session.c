@@ -535,8 +535,9 @@ static void test_bare_lf_and_dot_end(void)
 {
 	fixture(CONN_TLS_NONE);
 	heard();
-	say("HELO c\nMAIL FROM:<>\nRCPT TO:<bob@example.com>\nDATA\nSubject: "
-	    "lf\n\nbody\n.\nNOOP\n");
+	/* bare-LF commands and text are accepted; only CRLF "." CRLF ends the data */
+	say("HELO c\nMAIL FROM:<>\nRCPT TO:<bob@example.com>\nDATA\r\nSubject: "
+	    "lf\n\nbody\r\n.\r\nNOOP\n");
 	EXPECT("250 mx.test.example", "250 2.1.0", "250 2.1.5", "354", "250 2.0.0 Ok: queued as",
 	       "250 2.0.0 Ok");
 	ASSERT(strstr(inbox_of(&bob).raw, "\r\nSubject: lf\r\n\r\nbody\r\n") != NULL);
