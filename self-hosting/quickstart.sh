@@ -11,7 +11,7 @@ DOMAIN="${MAILRAFT_DOMAIN:-mail.test}"
 ACCOUNT="admin@$DOMAIN"
 
 sh self-hosting/deps.sh
-cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DWERROR=ON >/dev/null
 cmake --build build-release -j"$(nproc)" >/dev/null
 D="$ROOT/build-release/node/mailraftd"
 CTL="$ROOT/build-release/ctl/mailraftctl"
@@ -22,6 +22,7 @@ if [ ! -f "$RUN/mailraft.conf" ]; then
 	if [ "$(id -u)" -eq 0 ]; then
 		SMTP=25; IMAP=143; IMAPS=993; POP3=110; POP3S=995
 		id mailraft >/dev/null 2>&1 || useradd --system --home-dir "$RUN" --shell /usr/sbin/nologin mailraft
+		chown mailraft: "$RUN"
 		USER_LINE="user = mailraft"
 	else
 		SMTP=2525; IMAP=1143; IMAPS=1993; POP3=1110; POP3S=1995

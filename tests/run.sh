@@ -6,6 +6,9 @@ set -eu
 cd "$(dirname "$0")/.."
 sh self-hosting/deps.sh --test
 sh tests/bench/deps.sh
+# the optimised build must be warning-free too (it is what quickstart.sh builds)
+cmake -S . -B build-release -DWERROR=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build-release -j"$(nproc)"
 B=build-test
 cmake -S . -B "$B" -DWERROR=ON -DENABLE_SANITIZERS=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build "$B" -j"$(nproc)"

@@ -28,7 +28,11 @@ static const unsigned state_next[POP3_STATE_COUNT] = {
 
 void pop3__enter_state(struct pop3_session *s, enum pop3_state next)
 {
-	assert(state_next[s->state] & POP3_IN(next));
+	if (!(state_next[s->state] & POP3_IN(next))) { /* a bug: say so even in release builds */
+		log_error("pop3", "conn=%" PRIu64 " illegal state change %s -> %s", conn_id(s->c),
+		          state_names[s->state], state_names[next]);
+		assert(0);
+	}
 	log_debug("pop3", "conn=%" PRIu64 " %s -> %s", conn_id(s->c), state_names[s->state],
 	          state_names[next]);
 	s->state = next;

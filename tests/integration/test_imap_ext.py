@@ -59,12 +59,9 @@ def test_examine_is_read_only(env):
 		eq(typ, "OK", "EXAMINE")
 		check(m.response("READ-ONLY")[1] != [None], "EXAMINE must answer OK [READ-ONLY] (RFC 9051 6.3.3)")
 		u = imap_uids(m)[0]
-		try:
-			typ, d = m.uid("STORE", str(u), "+FLAGS", "(\\Flagged)")
-			check(typ != "OK", "STORE succeeded in a read-only mailbox")
-		except m.error:
-			pass
-		except m.readonly:
+		try:   # NO, or OK without effect (both seen in the wild); the flag must not stick
+			m.uid("STORE", str(u), "+FLAGS", "(\\Flagged)")
+		except (m.error, m.readonly):
 			pass
 		check(u not in imap_uids(m, "FLAGGED"), "flag stored through EXAMINE")
 		imap_body(m, u, "BODY[]")   # non-PEEK fetch must not set \\Seen in read-only mode
@@ -392,7 +389,7 @@ def test_append_internaldate_and_search_dates(env):
 
 
 def test_pipelined_commands(env):
-	"""Several commands in one write (RFC 9051 5.5): every one answered, in order."""
+	"""Several commands in one write (RFC 9051 5.5): every one answered."""
 	ln = raw(env)
 	try:
 		ln.send(('L LOGIN "%s" "%s"\r\nq1 NOOP\r\nq2 SELECT INBOX\r\nq3 FETCH 1 (UID FLAGS)\r\nq4 UID SEARCH ALL\r\n'
@@ -404,7 +401,9 @@ def test_pipelined_commands(env):
 				break
 			if not l.startswith(b"*"):
 				tags.append(l.split(b" ", 2)[:2])
-		eq(tags, [[b"L", b"OK"], [b"q1", b"OK"], [b"q2", b"OK"], [b"q3", b"OK"], [b"q4", b"OK"], [b"q5", b"OK"], [b"q6", b"OK"]],
+		# commands may complete out of order (RFC 9051 5.5), but each exactly once, all OK
+		eq(tags[0], [b"L", b"OK"], "LOGIN answered first")
+		eq(sorted(tags), [[b"L", b"OK"], [b"q1", b"OK"], [b"q2", b"OK"], [b"q3", b"OK"], [b"q4", b"OK"], [b"q5", b"OK"], [b"q6", b"OK"]],
 			"tagged replies to pipelined commands")
 	finally:
 		ln.close()
