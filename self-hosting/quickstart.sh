@@ -61,6 +61,8 @@ if [ ! -f "$RUN/admin-password" ]; then
 	PW=$(head -c 12 /dev/urandom | base64 | tr -d '/+=' | head -c 16)
 	"$CTL" --socket "$SOCK" account add "$ACCOUNT" --password "$PW" >/dev/null
 	(umask 077; echo "$PW" > "$RUN/admin-password")
+	# RFC 5321 §4.5.1: postmaster must be deliverable
+	"$CTL" --socket "$SOCK" alias add "postmaster@$DOMAIN" "$ACCOUNT" >/dev/null
 fi
 PW=$(cat "$RUN/admin-password")
 SMTP=$(sed -n 's/^smtp_listen = .*:\([0-9]*\)$/\1/p' "$RUN/mailraft.conf")

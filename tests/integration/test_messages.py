@@ -1,9 +1,10 @@
 """test_messages.py - message content end to end through a real mailraftd: a multi-megabyte
 message (IMAP BODY[] and partial fetches, POP3 RETR, exact bytes and sizes), 8-bit and UTF-8
 content (8BITMIME/SMTPUTF8), nested MIME (BODYSTRUCTURE, part fetches, part headers,
-message/rfc822), encoded-word subjects found by SEARCH, a header-only message, IMAP APPEND of a
-large literal, and 150 messages delivered over one SMTP session (FETCH 1:*, SEARCH, STORE on
-ranges, POP3 STAT/UIDL)."""
+message/rfc822), encoded-word subjects found by SEARCH, ENVELOPE of quoted names and groups,
+BADCHARSET, a header-only message, IMAP APPEND of a large literal, 150 messages delivered over
+one SMTP session (FETCH 1:*, SEARCH, STORE on ranges, POP3 STAT/UIDL), and one transaction
+fanned out to 30 accounts (20 direct, 10 through an alias)."""
 import base64
 import os
 import re
@@ -170,6 +171,36 @@ def test_encoded_word_subject(env):
 		m.logout()
 
 
+def test_envelope_address_forms(env):
+	"""ENVELOPE of quoted display names with commas, comments, group syntax (RFC 3501 7.4.2),
+	an ISO-8859-1 encoded word found by a UTF-8 SEARCH, and BADCHARSET for unknown charsets."""
+	tok = secrets.token_hex(3)
+	msg = (b'From: "Doe, John" <john@remote.test> (comment)\r\nTo: undisclosed-recipients:;\r\n'
+		b'Cc: "Q \\"x\\"" <q@r.test>, plain@r.test, Group: g1@r.test, g2@r.test;\r\n'
+		b"Subject: =?ISO-8859-1?Q?caf=E9?= " + tok.encode() + b"\r\nDate: Tue, 1 Jan 2019 10:00:00 -0500\r\n"
+		b"Message-ID: <x-" + tok.encode() + b"@y>\r\nIn-Reply-To: <p@q>\r\n\r\nbody\r\n")
+	eq(env.node.send("sender@remote.test", [USER], msg), {}, "delivery")
+	m = env.node.imap(USER, PW)
+	try:
+		m.select("INBOX", readonly=True)
+		uid = find_one(m, 'SUBJECT "%s"' % tok)
+		d = flat(imap_ok(m.uid("FETCH", str(uid), "(ENVELOPE)"), "ENVELOPE"))
+		contains(d, b'(("Doe, John" NIL "john" "remote.test"))', "From with a quoted comma")
+		contains(d, b'((NIL NIL "undisclosed-recipients" NIL)(NIL NIL NIL NIL))', "empty group")
+		contains(d, b'(("Q \\"x\\"" NIL "q" "r.test")(NIL NIL "plain" "r.test")(NIL NIL "Group" NIL)'
+			b'(NIL NIL "g1" "r.test")(NIL NIL "g2" "r.test")(NIL NIL NIL NIL))', "Cc with a group")
+		contains(d, b'NIL "<p@q>" "<x-%s@y>")' % tok.encode(), "Bcc NIL, In-Reply-To, Message-ID")
+		m.literal = "caf\u00e9".encode("utf-8")
+		typ, r = m.uid("SEARCH", "CHARSET", "UTF-8", "SUBJECT")
+		check(typ == "OK" and str(uid).encode() in r[0].split(), "UTF-8 SEARCH matches the ISO-8859-1 encoded word: %r" % r)
+		typ, r = m.uid("SEARCH", "CHARSET", "X-NO-SUCH-CHARSET", "ALL")
+		check(typ == "NO" and b"BADCHARSET" in r[0], "unknown charset: NO [BADCHARSET] (RFC 9051 6.4.4): %r" % r)
+		eq(imap_uids(m, 'FROM "Doe, John" SUBJECT "%s"' % tok), [uid], "SEARCH FROM display name")
+		eq(imap_uids(m, "CC g2@r.test SUBJECT %s" % tok), [uid], "SEARCH CC inside a group")
+	finally:
+		m.logout()
+
+
 def test_header_only_message(env):
 	subj = "hdronly-" + secrets.token_hex(3)
 	data = ("From: <sender@remote.test>\r\nTo: <%s>\r\nSubject: %s\r\n" % (USER, subj)).encode()
@@ -244,6 +275,29 @@ def test_many_messages_one_session(env):
 		p.quit()
 	finally:
 		p.close()
+
+
+def test_fan_out_to_many_mailboxes(env):
+	"""One transaction to 30 accounts plus an alias with 10 targets: one commit over 30 account
+	databases, every copy intact."""
+	n = env.node
+	users = ["fan%02d@%s" % (i, DOMAIN) for i in range(30)]
+	for u in users:
+		n.add_account(u, "fan-pw-1")
+	for u in users[:10]:
+		n.ctl("alias", "add", "fanlist@" + DOMAIN, u)
+	subj = "fan-" + secrets.token_hex(4)
+	msg = make_message(subj, "to everybody\n")
+	eq(n.send("sender@remote.test", users[10:] + ["fanlist@" + DOMAIN], msg), {}, "fan-out delivery")
+	for u in users:
+		m = n.imap(u, "fan-pw-1")
+		try:
+			m.select("INBOX", readonly=True)
+			uids = imap_uids(m, 'SUBJECT "%s"' % subj)
+			eq(len(uids), 1, "copies for %s" % u)
+			mrtest.split_prefix_headers(imap_body(m, uids[0]), msg)
+		finally:
+			m.logout()
 
 
 if __name__ == "__main__":

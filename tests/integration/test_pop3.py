@@ -1,6 +1,7 @@
 """test_pop3.py - POP3 against a real mailraftd: poplib over POP3S and over STLS (CAPA, STAT,
-LIST, UIDL, TOP, RETR, DELE applied only at QUIT, RSET, no plain-text login before STLS), and
-curl over pop3s:// (listing and RETR)."""
+LIST, UIDL, TOP, RETR, DELE applied only at QUIT, RSET, no plain-text login before STLS), the
+advertised CAPA extensions (SASL PLAIN, PIPELINING, [AUTH] codes), deleting everything then new
+mail (no UIDL/UID reuse), and curl over pop3s:// and pop3:// --ssl-reqd (listing and RETR)."""
 import base64
 import os
 import poplib
@@ -232,6 +233,49 @@ def test_advertised_extensions(env):
 			check(replies[2].startswith(b"+OK 4 "), "pipelined STAT: %r" % replies[2])
 		finally:
 			ln.close()
+
+
+def test_delete_all_then_new_mail(env):
+	"""POP3 deletes everything; IMAP sees an empty INBOX; new mail gets a new UIDL and an IMAP UID
+	above every old one."""
+	user, pw = "frank@example.test", USERS["frank@example.test"]
+	m = env.node.imap(user, pw)
+	try:
+		m.select("INBOX", readonly=True)
+		old_max = max(mrtest.imap_uids(m) or [0])
+	finally:
+		m.logout()
+	p = env.node.pop3(user, pw)
+	try:
+		count = p.stat()[0]
+		old_uidl = set(x.split()[1] for x in p.uidl()[1])
+		for i in range(1, count + 1):
+			p.dele(i)
+		eq(p.stat()[0], 0, "STAT after deleting everything")
+		p.quit()
+	finally:
+		p.close()
+	m = env.node.imap(user, pw)
+	try:
+		typ, d = m.select("INBOX", readonly=True)
+		eq(int(d[0]), 0, "IMAP EXISTS after POP3 deleted everything")
+	finally:
+		m.logout()
+	eq(env.node.send("sender@remote.test", [user], make_message("fresh", "fresh\n")), {}, "delivery")
+	p = env.node.pop3(user, pw)
+	try:
+		eq(p.stat()[0], 1, "STAT with the new message")
+		new = p.uidl()[1][0].split()[1]
+		check(new not in old_uidl, "UIDL reused: %r" % new)
+		p.quit()
+	finally:
+		p.close()
+	m = env.node.imap(user, pw)
+	try:
+		m.select("INBOX", readonly=True)
+		check(mrtest.imap_uids(m)[0] > old_max, "new IMAP UID above the deleted ones")
+	finally:
+		m.logout()
 
 
 def test_curl_pop3s(env):

@@ -3,7 +3,8 @@ SIGTERM is read back after a restart with the same data dir over IMAP and POP3 (
 UIDVALIDITY, UIDs, flags, folders, UIDLs); UIDs are never reused; a SIGKILL right after the 250
 loses nothing; SIGTERM with open sessions, in the middle of DATA and under delivery load exits 0
 and never loses an acknowledged message; environment overrides; configured tls_cert/tls_key
-and SIGHUP reload; --version/--help and config errors (EX_CONFIG with FILE:LINE)."""
+and SIGHUP reload; other storage_threads counts over the same data; --version/--help and
+config errors (EX_CONFIG with FILE:LINE)."""
 import os
 import signal
 import smtplib
@@ -370,6 +371,19 @@ def test_configured_certificate_and_sighup_reload(env):
 		eq(n.stop(), 0, "stop")
 	finally:
 		del n.conf["tls_cert"], n.conf["tls_key"]
+	n.start()
+
+
+def test_restart_with_other_storage_threads(env):
+	"""The number of storage actors is not baked into the data: 1 and 5 threads read the same mail."""
+	n = env.node
+	for threads in ("1", "5"):
+		eq(n.stop(), 0, "stop")
+		n.conf["storage_threads"] = threads
+		n.start()
+		verify_state(env)
+	eq(n.stop(), 0, "stop")
+	n.conf["storage_threads"] = "2"
 	n.start()
 
 
