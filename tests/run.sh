@@ -9,6 +9,9 @@ sh tests/bench/deps.sh
 # the optimised build must be warning-free too (it is what quickstart.sh builds)
 cmake -S . -B build-release -DWERROR=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build-release -j"$(nproc)"
+# clang too, with the libFuzzer targets (catches what gcc does not warn about)
+cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DFUZZ=ON -DWERROR=ON >/dev/null
+cmake --build build-fuzz -j"$(nproc)"
 B=build-test
 cmake -S . -B "$B" -DWERROR=ON -DENABLE_SANITIZERS=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build "$B" -j"$(nproc)"

@@ -203,7 +203,7 @@ void admin_resp_clear(Mr__CtlResponse *r)
 	admin_resp_init(r);
 }
 
-static char *vfmt(const char *fmt, va_list ap)
+__attribute__((format(printf, 1, 0))) static char *vfmt(const char *fmt, va_list ap)
 {
 	va_list ap2;
 	va_copy(ap2, ap);
