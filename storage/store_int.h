@@ -1,9 +1,10 @@
 /* store_int.h - private declarations shared by the files of storage/ (never included outside
  * storage/ except by its unit tests). The store is a set of actors (worker threads, actor.c),
  * each owning a table of open databases (db.c); the key hierarchy (master key -> wrapped
- * per-database keys) lives in keys.c, the pass-through VFS in vfs.c, the schemas and their
- * migrations in schema.c. Completions travel back to the libuv loop through one uv_async_t and
- * a mutex-protected MPSC queue (actor.c).
+ * per-database keys) lives in keys.c, the VFS in vfs.c (pass-through unless a connection is in
+ * the Raft capture mode of repl.c / repl.h), the schemas and their migrations in schema.c.
+ * Completions travel back to the libuv loop through one uv_async_t and a mutex-protected MPSC
+ * queue (actor.c).
  */
 #ifndef MR_STORE_INT_H
 #define MR_STORE_INT_H
@@ -114,6 +115,34 @@ int store__key_load(struct store *st, const char *dbname, uint8_t *dbkey);
 
 /* vfs.c: register "mrvfs" once (thread-safe). 0 or MR_EIO. */
 int store__vfs_register(void);
+
+/* vfs.c <-> repl.c: the capture mode of repl.h. A repl_state is owned by the main database
+ * file of one connection (freed by repl.c's store__repl_free when that file closes); vfs.c
+ * calls the store__repl_* hooks only for the main and -wal files of a linked connection. */
+struct repl_state;
+/* Link rs to the connection's main file and its open -wal file (found with
+ * SQLITE_FCNTL_FILE_POINTER / SQLITE_FCNTL_JOURNAL_POINTER). 0, MR_EINVAL (not our VFS, no
+ * WAL open, or already linked). *main_real_r / *wal_real_r get the underlying "unix" files. */
+int store__vfs_link(sqlite3 *sql, struct repl_state *rs, sqlite3_file **main_real_r,
+                    sqlite3_file **wal_real_r);
+/* Unlink (the state is not freed). */
+void store__vfs_unlink(sqlite3 *sql);
+/* The state linked to the connection's main file, or NULL. */
+struct repl_state *store__vfs_repl(sqlite3 *sql);
+/* The connection's mapped wal-index region 0 (32 KiB), or NULL when not mapped. */
+void volatile *store__vfs_shm0(sqlite3 *sql);
+/* Zero the wal-index header of a connection that is not capturing (taking the WAL write lock
+ * for it), so its next read rebuilds the wal-index and drops its page cache. 0, MR_EINVAL,
+ * MR_EBUSY (write lock held elsewhere). */
+int store__vfs_shm_reset(sqlite3 *sql);
+/* Hooks implemented in repl.c (real = the underlying "unix" file). */
+int store__repl_shm_lock(struct repl_state *rs, sqlite3_file *real, int ofst, int n, int flags);
+bool store__repl_holds_tx(struct repl_state *rs);
+int store__repl_wal_write(struct repl_state *rs, sqlite3_file *real, const void *p, int n,
+                          sqlite3_int64 off);
+void store__repl_wal_read(struct repl_state *rs, void *p, int n, sqlite3_int64 off);
+void store__repl_wal_closed(struct repl_state *rs);
+void store__repl_free(struct repl_state *rs);
 
 /* db.c */
 /* Valid database name: 1..63 chars of [a-z0-9_], starting with a letter. */

@@ -1,7 +1,9 @@
-/* vfs.c - "mrvfs", the store's SQLite VFS. Today a pure pass-through over the default "unix"
- * VFS: every database is opened through it (sqlite3_open_v2(..., "mrvfs")) so the Raft WAL
- * capture (issue 3) can later intercept xWrite/xSync on the -wal file (SQLITE_OPEN_WAL) without
- * touching callers. SQLCipher encrypts above the VFS, so everything seen here is already
+/* vfs.c - "mrvfs", the store's SQLite VFS: a pass-through over the default "unix" VFS through
+ * which every database is opened (sqlite3_open_v2(..., "mrvfs")). A connection switched into
+ * the Raft capture mode of repl.h has its main file and -wal file linked to a repl_state
+ * (repl.c); only then are xShmLock/xLock on the main file and xWrite/xRead on the -wal file
+ * routed through repl.c's hooks, so a connection that never enables capture behaves exactly
+ * as with "unix". SQLCipher encrypts above the VFS, so everything seen here is already
  * ciphertext except the WAL header and frame headers (dependencies.md §2). io_methods are
  * version 3 (shared memory for WAL plus xFetch/xUnfetch). Registered once, not as default.
  */
@@ -10,10 +12,17 @@
 #include "common/log.h"
 #include <string.h>
 
+enum vfs_kind { VFS_OTHER, VFS_MAIN, VFS_WAL };
+
 struct mrvfs_file {
 	sqlite3_file base;
 	sqlite3_file *real; /* follows this struct in the same allocation (szOsFile) */
+	enum vfs_kind kind;
+	struct repl_state *repl; /* capture state when linked (main: owner; wal: borrowed) */
+	void volatile *shm0;     /* main: wal-index region 0 as last mapped */
 };
+
+#define MF(f) ((struct mrvfs_file *)(f))
 
 static sqlite3_vfs *real_vfs;
 static sqlite3_vfs mrvfs;
@@ -22,6 +31,14 @@ static sqlite3_vfs mrvfs;
 
 static int f_close(sqlite3_file *f)
 {
+	struct mrvfs_file *mf = MF(f);
+	if (mf->repl) {
+		if (mf->kind == VFS_MAIN)
+			store__repl_free(mf->repl);
+		else
+			store__repl_wal_closed(mf->repl);
+		mf->repl = NULL;
+	}
 	sqlite3_file *r = REAL(f);
 	int rc = r->pMethods ? r->pMethods->xClose(r) : SQLITE_OK;
 	f->pMethods = NULL;
@@ -30,11 +47,17 @@ static int f_close(sqlite3_file *f)
 
 static int f_read(sqlite3_file *f, void *p, int n, sqlite3_int64 off)
 {
-	return REAL(f)->pMethods->xRead(REAL(f), p, n, off);
+	int rc = REAL(f)->pMethods->xRead(REAL(f), p, n, off);
+	if (MF(f)->repl && MF(f)->kind == VFS_WAL &&
+	    (rc == SQLITE_OK || rc == SQLITE_IOERR_SHORT_READ))
+		store__repl_wal_read(MF(f)->repl, p, n, off);
+	return rc;
 }
 
 static int f_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 off)
 {
+	if (MF(f)->repl && MF(f)->kind == VFS_WAL)
+		return store__repl_wal_write(MF(f)->repl, REAL(f), p, n, off);
 	return REAL(f)->pMethods->xWrite(REAL(f), p, n, off);
 }
 
@@ -55,6 +78,12 @@ static int f_size(sqlite3_file *f, sqlite3_int64 *size)
 
 static int f_lock(sqlite3_file *f, int lvl)
 {
+	/* SQLite 3.15.2 has no SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE: closing the last connection
+	 * checkpoints the WAL when this lock succeeds, which must never copy a pending
+	 * (not yet replicated) transaction into the database file (replication.md §2.3). */
+	if (lvl == SQLITE_LOCK_EXCLUSIVE && MF(f)->repl && MF(f)->kind == VFS_MAIN &&
+	    store__repl_holds_tx(MF(f)->repl))
+		return SQLITE_BUSY;
 	return REAL(f)->pMethods->xLock(REAL(f), lvl);
 }
 
@@ -92,11 +121,16 @@ static int f_devchar(sqlite3_file *f)
 
 static int f_shm_map(sqlite3_file *f, int pg, int pgsz, int extend, void volatile **pp)
 {
-	return REAL(f)->pMethods->xShmMap(REAL(f), pg, pgsz, extend, pp);
+	int rc = REAL(f)->pMethods->xShmMap(REAL(f), pg, pgsz, extend, pp);
+	if (pg == 0 && rc == SQLITE_OK)
+		MF(f)->shm0 = *pp;
+	return rc;
 }
 
 static int f_shm_lock(sqlite3_file *f, int off, int n, int flags)
 {
+	if (MF(f)->repl && MF(f)->kind == VFS_MAIN)
+		return store__repl_shm_lock(MF(f)->repl, REAL(f), off, n, flags);
 	return REAL(f)->pMethods->xShmLock(REAL(f), off, n, flags);
 }
 
@@ -107,6 +141,7 @@ static void f_shm_barrier(sqlite3_file *f)
 
 static int f_shm_unmap(sqlite3_file *f, int del)
 {
+	MF(f)->shm0 = NULL;
 	return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
 }
 
@@ -146,6 +181,11 @@ static int v_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags
 {
 	struct mrvfs_file *mf = (struct mrvfs_file *)f;
 	mf->real = (sqlite3_file *)(mf + 1);
+	mf->kind = (flags & SQLITE_OPEN_MAIN_DB) ? VFS_MAIN
+	           : (flags & SQLITE_OPEN_WAL)   ? VFS_WAL
+	                                         : VFS_OTHER;
+	mf->repl = NULL;
+	mf->shm0 = NULL;
 	memset(mf->real, 0, (size_t)real_vfs->szOsFile);
 	f->pMethods = NULL;
 	int rc = real_vfs->xOpen(real_vfs, name, mf->real, flags, out_flags);
@@ -273,4 +313,68 @@ int store__vfs_register(void)
 {
 	pthread_once(&once, do_register);
 	return once_rv;
+}
+
+/* ---- capture linkage (repl.c) ------------------------------------------------------------ */
+
+static struct mrvfs_file *conn_file(sqlite3 *sql, int op, enum vfs_kind kind)
+{
+	sqlite3_file *f = NULL;
+	if (sqlite3_file_control(sql, "main", op, &f) != SQLITE_OK || !f || f->pMethods != &io_v3 ||
+	    MF(f)->kind != kind)
+		return NULL;
+	return MF(f);
+}
+
+int store__vfs_link(sqlite3 *sql, struct repl_state *rs, sqlite3_file **main_real_r,
+                    sqlite3_file **wal_real_r)
+{
+	struct mrvfs_file *m = conn_file(sql, SQLITE_FCNTL_FILE_POINTER, VFS_MAIN);
+	struct mrvfs_file *w = conn_file(sql, SQLITE_FCNTL_JOURNAL_POINTER, VFS_WAL);
+	if (!m || !w || m->repl || w->repl)
+		return MR_EINVAL;
+	m->repl = rs;
+	w->repl = rs;
+	*main_real_r = m->real;
+	*wal_real_r = w->real;
+	return 0;
+}
+
+void store__vfs_unlink(sqlite3 *sql)
+{
+	struct mrvfs_file *m = conn_file(sql, SQLITE_FCNTL_FILE_POINTER, VFS_MAIN);
+	struct mrvfs_file *w = conn_file(sql, SQLITE_FCNTL_JOURNAL_POINTER, VFS_WAL);
+	if (w && m && w->repl == m->repl)
+		w->repl = NULL;
+	if (m)
+		m->repl = NULL;
+}
+
+struct repl_state *store__vfs_repl(sqlite3 *sql)
+{
+	struct mrvfs_file *m = conn_file(sql, SQLITE_FCNTL_FILE_POINTER, VFS_MAIN);
+	return m ? m->repl : NULL;
+}
+
+void volatile *store__vfs_shm0(sqlite3 *sql)
+{
+	struct mrvfs_file *m = conn_file(sql, SQLITE_FCNTL_FILE_POINTER, VFS_MAIN);
+	return m ? m->shm0 : NULL;
+}
+
+int store__vfs_shm_reset(sqlite3 *sql)
+{
+	struct mrvfs_file *m = conn_file(sql, SQLITE_FCNTL_FILE_POINTER, VFS_MAIN);
+	if (!m || m->repl)
+		return MR_EINVAL;
+	if (!m->shm0)
+		return 0; /* no wal-index yet: nothing cached from it */
+	sqlite3_file *r = m->real;
+	if (r->pMethods->xShmLock(r, 0, 1, SQLITE_SHM_LOCK | SQLITE_SHM_EXCLUSIVE) != SQLITE_OK)
+		return MR_EBUSY;
+	volatile uint8_t *hdr = m->shm0;
+	for (size_t i = 0; i < 96; i++) /* both copies of the WalIndexHdr */
+		hdr[i] = 0;
+	r->pMethods->xShmLock(r, 0, 1, SQLITE_SHM_UNLOCK | SQLITE_SHM_EXCLUSIVE);
+	return 0;
 }
