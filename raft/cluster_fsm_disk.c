@@ -73,7 +73,9 @@ static uint64_t get64(const uint8_t *p)
 
 char *cl__fsm_path(const struct cl_fsm *fsm, const char *name, const char *ext)
 {
-	return xasprintf("%s/%s%s", fsm->db_dir, name, ext);
+	/* the checks quiet gcc -O2's -Wformat-overflow on inlined callers; never NULL in practice */
+	return xasprintf("%s/%s%s", fsm->db_dir ? fsm->db_dir : ".", name ? name : "",
+			 ext ? ext : "");
 }
 
 static int io_fail(const char *what, const char *name)

@@ -34,6 +34,41 @@ static const char *const mailbox_steps[] = {
     "CREATE TABLE bodies(id INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,"
     " raw BLOB NOT NULL);"
     "INSERT INTO meta(k, v) VALUES('modseq', 0);",
+    /* 1 -> 2: IMAP extensions. savedate (RFC 8514) and emailid (RFC 8474) are filled by a
+     * trigger when an insert leaves them NULL, so every writer (SMTP delivery, APPEND, COPY)
+     * gets them. expunged(folder, uid, modseq) remembers removals for QRESYNC VANISHED
+     * (RFC 7162 §3.2.5.1): every removal of a message from a folder (DELETE, or a change of
+     * its folder column) takes a fresh MODSEQ from meta and raises the folder's
+     * HIGHESTMODSEQ; the rows of a deleted folder go with it. */
+    "ALTER TABLE messages ADD COLUMN savedate INTEGER;"
+    "ALTER TABLE messages ADD COLUMN emailid TEXT;"
+    "UPDATE messages SET savedate = internaldate, emailid = lower(hex(randomblob(8)));"
+    "CREATE TABLE expunged(folder INTEGER NOT NULL, uid INTEGER NOT NULL,"
+    " modseq INTEGER NOT NULL, PRIMARY KEY(folder, uid));"
+    "CREATE INDEX expunged_modseq ON expunged(folder, modseq);"
+    "CREATE TRIGGER messages_ins AFTER INSERT ON messages"
+    " WHEN new.savedate IS NULL OR new.emailid IS NULL BEGIN"
+    " UPDATE messages SET savedate = COALESCE(new.savedate, CAST(strftime('%s', 'now') AS"
+    " INTEGER)), emailid = COALESCE(new.emailid, lower(hex(randomblob(8)))) WHERE id = new.id;"
+    " END;"
+    "CREATE TRIGGER messages_del AFTER DELETE ON messages BEGIN"
+    " UPDATE meta SET v = v + 1 WHERE k = 'modseq';"
+    " INSERT OR REPLACE INTO expunged(folder, uid, modseq) VALUES(old.folder, old.uid,"
+    " (SELECT v FROM meta WHERE k = 'modseq'));"
+    " UPDATE folders SET highestmodseq = (SELECT v FROM meta WHERE k = 'modseq')"
+    " WHERE id = old.folder;"
+    " END;"
+    "CREATE TRIGGER messages_mv AFTER UPDATE OF folder ON messages"
+    " WHEN new.folder != old.folder BEGIN"
+    " UPDATE meta SET v = v + 1 WHERE k = 'modseq';"
+    " INSERT OR REPLACE INTO expunged(folder, uid, modseq) VALUES(old.folder, old.uid,"
+    " (SELECT v FROM meta WHERE k = 'modseq'));"
+    " UPDATE folders SET highestmodseq = (SELECT v FROM meta WHERE k = 'modseq')"
+    " WHERE id = old.folder;"
+    " END;"
+    "CREATE TRIGGER folders_del AFTER DELETE ON folders BEGIN"
+    " DELETE FROM expunged WHERE folder = old.id;"
+    " END;",
 };
 
 _Static_assert(MR_ARRAY_LEN(mailbox_steps) == MBOX_SCHEMA_VERSION,

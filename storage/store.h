@@ -151,11 +151,17 @@ void dir_names_free(char **names, size_t n);
  *            modseq INTEGER NOT NULL, flags TEXT NOT NULL,  -- space-separated, e.g. "\\Seen foo"
  *            internaldate INTEGER NOT NULL,                 -- unix seconds
  *            size INTEGER NOT NULL, envelope TEXT, bodystructure TEXT,  -- IMAP forms, cached
+ *            savedate INTEGER,   -- unix seconds the message entered the folder (RFC 8514)
+ *            emailid TEXT,       -- RFC 8474 EMAILID (16 hex); both set by a trigger when NULL
  *            UNIQUE(folder, uid))
  *   bodies(id INTEGER PRIMARY KEY, raw BLOB NOT NULL)        -- id = messages.id
+ *   expunged(folder INTEGER, uid INTEGER, modseq INTEGER, PRIMARY KEY(folder, uid))
+ *            -- removed messages, for QRESYNC VANISHED (RFC 7162). Triggers: deleting a
+ *            -- messages row (or changing its folder) takes a fresh MODSEQ from meta, records
+ *            -- it here and raises the folder's highestmodseq; deleting a folder drops its rows.
  * New accounts get INBOX, Drafts, Sent, Archive, Junk, Trash with SPECIAL-USE attributes.
  */
-#define MBOX_SCHEMA_VERSION 1
+#define MBOX_SCHEMA_VERSION 2
 
 struct mbox_folder {
 	int64_t id;

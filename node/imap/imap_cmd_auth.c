@@ -1,7 +1,9 @@
 /* imap_cmd_auth.c - any-state and not-authenticated commands (RFC 3501 §6.1, §6.2): CAPABILITY,
  * NOOP/CHECK, LOGOUT, STARTTLS, LOGIN, AUTHENTICATE PLAIN (RFC 4616, with SASL-IR RFC 4959),
- * ID (RFC 2971) and ENABLE (RFC 5161). Passwords are verified with Argon2 in a job on the
- * directory actor, never on the loop; they are wiped after use and never logged. */
+ * ID (RFC 2971) and ENABLE (RFC 5161: CONDSTORE, QRESYNC RFC 7162, UTF8=ACCEPT RFC 6855).
+ * Passwords are verified with Argon2 in a job on the directory actor, never on the loop; they
+ * are wiped after use and never logged. LITERAL- is not advertised: RFC 7888 §5 forbids
+ * advertising it together with LITERAL+, which already allows everything LITERAL- does. */
 #include "imap_int.h"
 #include "node.h"
 #include "common/err.h"
@@ -30,8 +32,13 @@ static bool login_allowed(struct imap_session *s)
 void imap__caps(struct imap_session *s, char *out, size_t n)
 {
 	/* advertise only what works */
-	snprintf(out, n, "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE UNSELECT UIDPLUS CHILDREN "
-			 "SPECIAL-USE MOVE NAMESPACE CONDSTORE");
+	snprintf(out, n,
+		 "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE UNSELECT UIDPLUS CHILDREN "
+		 "SPECIAL-USE MOVE NAMESPACE CONDSTORE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS "
+		 "CREATE-SPECIAL-USE STATUS=SIZE MULTIAPPEND QUOTA QUOTA=RES-STORAGE SAVEDATE "
+		 "OBJECTID BINARY SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES QRESYNC "
+		 "UTF8=ACCEPT APPENDLIMIT=%llu",
+		 (unsigned long long)node_get()->cfg->max_message_size);
 	if (s->state != IMAP_S_NOTAUTH)
 		return;
 	size_t len = strlen(out);
@@ -43,7 +50,7 @@ void imap__caps(struct imap_session *s, char *out, size_t n)
 
 void imap__cmd_capability(struct imap_cmd *cmd)
 {
-	char caps[512];
+	char caps[IMAP_CAPS_MAX];
 	imap__caps(cmd->s, caps, sizeof caps);
 	conn_printf(cmd->s->c, "* CAPABILITY %s\r\n%s OK CAPABILITY completed\r\n", caps, cmd->tag);
 }
@@ -120,7 +127,7 @@ static void login_done(struct imap_job *j, int rv)
 		snprintf(s->dbname, sizeof s->dbname, "%s", a->acct.dbname);
 		s->quota = a->acct.quota;
 		imap__enter_state(s, IMAP_S_AUTH);
-		char caps[512];
+		char caps[IMAP_CAPS_MAX];
 		imap__caps(s, caps, sizeof caps);
 		imap__job_reply(j, "OK [CAPABILITY %s] Logged in", caps);
 		log_info(IMAP_COMPONENT, "login conn=%llu", (unsigned long long)conn_id(s->c));
@@ -259,22 +266,33 @@ void imap__cmd_id(struct imap_cmd *cmd)
 
 void imap__cmd_enable(struct imap_cmd *cmd)
 {
+	struct imap_session *s = cmd->s;
 	if (cmd->nargs == 0) {
-		imap__bad(cmd->s, cmd->tag, "ENABLE needs capabilities");
+		imap__bad(s, cmd->tag, "ENABLE needs capabilities");
 		return;
 	}
-	bool condstore = false;
+	bool condstore = false, qresync = false, utf8 = false;
 	for (size_t i = 0; i < cmd->nargs; i++) {
 		if (cmd->args[i].type != IMAP_ARG_ATOM) {
-			imap__bad(cmd->s, cmd->tag, "Invalid capability");
+			imap__bad(s, cmd->tag, "Invalid capability");
 			return;
 		}
 		if (imap_arg_atom_is(&cmd->args[i], "CONDSTORE"))
 			condstore = true;
+		else if (imap_arg_atom_is(&cmd->args[i], "QRESYNC"))
+			qresync = true;
+		else if (imap_arg_atom_is(&cmd->args[i], "UTF8=ACCEPT"))
+			utf8 = true; /* RFC 6855 §3 */
+		/* RFC 5161 §3.1: unknown extensions are ignored */
 	}
-	/* RFC 5161 §3.1: report only what we support and was not enabled before */
-	bool newly = condstore && !cmd->s->condstore;
-	cmd->s->condstore |= condstore;
-	conn_printf(cmd->s->c, "* ENABLED%s\r\n%s OK ENABLE completed\r\n",
-		    newly ? " CONDSTORE" : "", cmd->tag);
+	/* RFC 5161 §3.1: report only what we support and was not enabled before; RFC 7162
+	 * §3.2.3: QRESYNC implies CONDSTORE (reported only when asked for) */
+	bool new_cs = condstore && !s->condstore, new_qr = qresync && !s->qresync;
+	bool new_u8 = utf8 && !s->utf8;
+	s->condstore |= condstore || qresync;
+	s->qresync |= qresync;
+	s->utf8 |= utf8;
+	conn_printf(s->c, "* ENABLED%s%s%s\r\n%s OK ENABLE completed\r\n",
+		    new_cs ? " CONDSTORE" : "", new_qr ? " QRESYNC" : "",
+		    new_u8 ? " UTF8=ACCEPT" : "", cmd->tag);
 }

@@ -78,6 +78,83 @@ static void put_section(struct buf *o, const struct imap_fitem *it, const uint8_
 	buf_free(&tmp);
 }
 
+/* RFC 3501 §6.4.5 part numbering: the children of a multipart are 1..n; a non-multipart
+ * body is part 1 of its message; below a message/rfc822 part the numbers address the
+ * encapsulated message. NULL when there is no such part. */
+static const struct mime_part *find_part(const struct mime_part *root, const char *path)
+{
+	const struct mime_part *p = root;
+	while (p && *path) {
+		unsigned long n = strtoul(path, (char **)&path, 10);
+		if (*path == '.')
+			path++;
+		if (p != root && p->first_child && strcmp(p->type, "message") == 0)
+			p = p->first_child; /* into the encapsulated message */
+		if (strcmp(p->type, "multipart") == 0) {
+			const struct mime_part *c = p->first_child;
+			for (unsigned long k = 1; c && k < n; k++)
+				c = c->next;
+			p = n ? c : NULL;
+		} else if (n != 1) {
+			p = NULL;
+		}
+	}
+	return p;
+}
+
+/* RFC 3516 §4.2: the content-transfer-decoded part. dec gets the bytes; false when the part
+ * does not exist. The whole message (empty path) is returned as it is. */
+static bool binary_part(const uint8_t *raw, size_t rawlen, const struct mime_part *root,
+			const struct imap_fitem *it, struct buf *dec)
+{
+	if (!it->path[0]) {
+		buf_append(dec, raw, rawlen);
+		return true;
+	}
+	const struct mime_part *p = root ? find_part(root, it->path) : NULL;
+	if (!p)
+		return false;
+	if (p->first_child) /* multipart or message/rfc822: no transfer encoding to undo */
+		buf_append(dec, raw + p->body_start, p->body_end - p->body_start);
+	else
+		mime_decode_body(raw, p, dec);
+	return true;
+}
+
+static void put_binary(struct buf *o, const struct imap_fitem *it, const uint8_t *raw,
+		       size_t rawlen, const struct mime_part *root)
+{
+	struct buf dec;
+	buf_init(&dec, 0);
+	bool found = binary_part(raw, rawlen, root, it, &dec);
+	const uint8_t *data = dec.p ? dec.p : (const uint8_t *)"";
+	size_t len = dec.len;
+	if (it->kind == FI_BINARY_SIZE) {
+		buf_printf(o, "%s %zu", it->label, found ? len : 0);
+		buf_free(&dec);
+		return;
+	}
+	if (!found) {
+		buf_printf(o, "%s NIL", it->label);
+		buf_free(&dec);
+		return;
+	}
+	if (it->partial) {
+		if (it->origin >= len) {
+			len = 0;
+		} else {
+			data += it->origin;
+			len -= it->origin;
+			if (len > it->count)
+				len = it->count;
+		}
+	}
+	/* literal8 only when needed (NUL octets), a plain literal otherwise */
+	buf_printf(o, "%s %s{%zu}\r\n", it->label, memchr(data, 0, len) ? "~" : "", len);
+	buf_append(o, data, len);
+	buf_free(&dec);
+}
+
 static bool wants(const struct imap_fetch *f, enum imap_fitem_kind k)
 {
 	for (size_t i = 0; i < f->n; i++)
@@ -186,6 +263,20 @@ static int fetch_one(struct store_db *db, struct imap_job *j, struct fetch_arg *
 			buf_printf(o, "MODSEQ (%llu)", (unsigned long long)r.modseq);
 			modseq_done = true;
 			break;
+		case FI_SAVEDATE: /* RFC 8514 §3 */
+			imap__datetime_format(r.savedate ? r.savedate : r.internaldate, date);
+			buf_printf(o, "SAVEDATE \"%s\"", date);
+			break;
+		case FI_EMAILID: /* RFC 8474 §5.1 */
+			buf_printf(o, "EMAILID (M%s)", r.emailid ? r.emailid : "0");
+			break;
+		case FI_THREADID: /* RFC 8474 §5.2: no threading of ids here */
+			buf_puts(o, "THREADID NIL");
+			break;
+		case FI_BINARY:
+		case FI_BINARY_SIZE:
+			put_binary(o, it, raw ? raw : (const uint8_t *)"", rawlen, root);
+			break;
 		}
 	}
 	if (flags_changed && !flags_done)
@@ -207,6 +298,13 @@ static int fetch_run(struct store_db *db, struct imap_job *j)
 	if (!a->resolved) {
 		a->nidx = imap__snap_select(&j->snap, &a->set, a->uid, &a->idx);
 		a->resolved = true;
+		if (a->f.vanished) { /* RFC 7162 §3.2.6: removals first, by UID */
+			/* "*" reaches past the largest remaining UID: removed ones above it too */
+			int rv = imap__vanished_earlier(db, j, j->folder_id, a->f.since, &a->set,
+							UINT32_MAX);
+			if (rv != 0)
+				return rv;
+		}
 	}
 	bool in_tx = false;
 	int rv = 0;
@@ -235,7 +333,7 @@ void imap__cmd_fetch(struct imap_cmd *cmd)
 	struct fetch_arg *a = xmalloc(sizeof *a);
 	a->uid = cmd->uid;
 	const char *err = NULL;
-	if (imap_seqset_parse(set->str, set->len, &a->set) < 0) {
+	if (imap__seqset_arg(cmd, set, &a->set) < 0) {
 		free(a);
 		imap__bad(cmd->s, cmd->tag, "Invalid sequence set");
 		return;
@@ -246,7 +344,9 @@ void imap__cmd_fetch(struct imap_cmd *cmd)
 		imap__bad(cmd->s, cmd->tag, err);
 		return;
 	}
-	if (mod && imap_fetch_parse_modifiers(cmd->args, (size_t)(mod - cmd->args), &a->f) < 0) {
+	if (mod && (imap_fetch_parse_modifiers(cmd->args, (size_t)(mod - cmd->args), &a->f) < 0 ||
+		    (a->f.vanished && (!cmd->uid || !cmd->s->qresync)))) {
+		/* RFC 7162 §3.2.6: VANISHED only in UID FETCH after ENABLE QRESYNC */
 		fetch_arg_free(a);
 		imap__bad(cmd->s, cmd->tag, "Invalid FETCH modifier");
 		return;

@@ -1,8 +1,13 @@
 /* imap_cmd_list.c - LIST / LSUB (RFC 3501 §6.3.8-9, "*" and "%" wildcards, "/" delimiter,
- * CHILDREN RFC 3348, SPECIAL-USE RFC 6154) and STATUS (§6.3.10). The wildcard matcher is a
+ * CHILDREN RFC 3348, SPECIAL-USE RFC 6154) with LIST-EXTENDED (RFC 5258: selection options
+ * SUBSCRIBED / RECURSIVEMATCH / SPECIAL-USE, several patterns, RETURN options, CHILDINFO) and
+ * LIST-STATUS (RFC 5819), and STATUS (§6.3.10, with SIZE RFC 8438, APPENDLIMIT RFC 7889,
+ * MAILBOXID RFC 8474). The wildcard matcher is a
  * bounded dynamic programme (no exponential backtracking on "*%*%..."). */
 #include "imap_int.h"
+#include "imap_list.h"
 #include "imap_search.h"
+#include "node.h"
 #include "common/err.h"
 #include "common/util.h"
 #include <stdio.h>
@@ -45,9 +50,17 @@ bool imap__list_match(const char *pat, const char *name)
 }
 
 struct list_arg {
-	char pattern[PAT_MAX + 1];
+	struct imap_list_opts o;
 	bool lsub;
+	uint64_t appendlimit;
 };
+
+static void list_arg_free(void *p)
+{
+	struct list_arg *a = p;
+	imap_list_opts_free(&a->o);
+	free(a);
+}
 
 struct folder_row {
 	char *name, *special;
@@ -61,6 +74,133 @@ static bool have_row(const struct folder_row *rows, size_t n, const char *name, 
 		if (strlen(rows[i].name) == len && strncmp(rows[i].name, name, len) == 0)
 			return true;
 	return false;
+}
+
+/* ---- STATUS data (shared by STATUS and LIST-STATUS) -------------------------------------- */
+int imap__status_put(struct store_db *db, struct buf *out, const char *name, unsigned items,
+		     uint64_t appendlimit, bool utf8)
+{
+	struct mbox_folder f;
+	int rv = mbox_folder_get(db, name, &f);
+	if (rv != 0)
+		return rv;
+	sqlite3_stmt *st = store_stmt(db, "SELECT flags, size FROM messages WHERE folder = ?");
+	if (!st)
+		return MR_EIO;
+	sqlite3_bind_int64(st, 1, f.id);
+	uint64_t total = 0, unseen = 0, size = 0, deleted = 0, dsize = 0;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *flags = (const char *)sqlite3_column_text(st, 0);
+		uint64_t sz = (uint64_t)sqlite3_column_int64(st, 1);
+		total++;
+		size += sz;
+		if (!imap_flags_has(flags ? flags : "", "\\Seen"))
+			unseen++;
+		if (imap_flags_has(flags ? flags : "", "\\Deleted")) {
+			deleted++;
+			dsize += sz;
+		}
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return MR_EIO;
+	buf_puts(out, "* STATUS ");
+	imap__put_mailbox(out, f.name, utf8);
+	buf_puts(out, " (");
+	const char *sep = "";
+#define ITEM(bit, ...)                                                                           \
+	do {                                                                                     \
+		if (items & (bit)) {                                                             \
+			buf_puts(out, sep);                                                      \
+			buf_printf(out, __VA_ARGS__);                                            \
+			sep = " ";                                                               \
+		}                                                                                \
+	} while (0)
+	ITEM(IMAP_ST_MESSAGES, "MESSAGES %llu", (unsigned long long)total);
+	ITEM(IMAP_ST_RECENT, "RECENT 0");
+	ITEM(IMAP_ST_UIDNEXT, "UIDNEXT %u", f.uidnext);
+	ITEM(IMAP_ST_UIDVALIDITY, "UIDVALIDITY %u", f.uidvalidity);
+	ITEM(IMAP_ST_UNSEEN, "UNSEEN %llu", (unsigned long long)unseen);
+	ITEM(IMAP_ST_HIGHESTMODSEQ, "HIGHESTMODSEQ %llu", /* RFC 7162 §3.1.9 */
+	     (unsigned long long)f.highestmodseq);
+	ITEM(IMAP_ST_SIZE, "SIZE %llu", (unsigned long long)size); /* RFC 8438 §2 */
+	ITEM(IMAP_ST_APPENDLIMIT, "APPENDLIMIT %llu", (unsigned long long)appendlimit);
+	ITEM(IMAP_ST_MAILBOXID, "MAILBOXID (%s)", imap__mailboxid(&f, (char[40]){0}));
+	ITEM(IMAP_ST_DELETED, "DELETED %llu", (unsigned long long)deleted);
+	ITEM(IMAP_ST_DELETED_STORAGE, "DELETED-STORAGE %llu",
+	     (unsigned long long)(dsize + 1023) / 1024);
+#undef ITEM
+	buf_puts(out, ")\r\n");
+	return 0;
+}
+
+const char *imap__mailboxid(const struct mbox_folder *f, char out[40])
+{
+	/* RFC 8474 §4: unique for the account's lifetime and kept across RENAME. The row id can
+	 * be reused after a DELETE, the creation-time UIDVALIDITY makes the pair unique. */
+	snprintf(out, 40, "F%llx-%x", (unsigned long long)f->id, f->uidvalidity);
+	return out;
+}
+
+/* Does row k satisfy the selection criteria (RFC 5258 §3.1, RFC 6154 §3)? */
+static bool selected_by(const struct list_arg *a, const struct folder_row *r)
+{
+	if (r->noselect && (a->o.sel & (IMAP_LSEL_SUBSCRIBED | IMAP_LSEL_SPECIALUSE)))
+		return false;
+	if ((a->o.sel & IMAP_LSEL_SUBSCRIBED) && !r->subscribed)
+		return false;
+	if ((a->o.sel & IMAP_LSEL_SPECIALUSE) && !r->special)
+		return false;
+	return true;
+}
+
+static bool matches(const struct list_arg *a, const char *name)
+{
+	for (size_t i = 0; i < a->o.npat; i++)
+		if (imap__list_match(a->o.pat[i], name))
+			return true;
+	return false;
+}
+
+static int put_row(struct store_db *db, struct imap_job *j, const struct list_arg *a,
+		   const struct folder_row *rows, size_t n, const struct folder_row *r)
+{
+	bool children = false, childinfo = false;
+	size_t len = strlen(r->name);
+	for (size_t k = 0; k < n; k++) {
+		if (strncmp(rows[k].name, r->name, len) != 0 || rows[k].name[len] != '/')
+			continue;
+		children = true;
+		if ((a->o.sel & IMAP_LSEL_RECURSIVEMATCH) && selected_by(a, &rows[k]))
+			childinfo = true;
+	}
+	bool sel = selected_by(a, r);
+	if (!sel && !childinfo)
+		return 0;
+	bool show_sub = !a->lsub && r->subscribed && !r->noselect &&
+			((a->o.sel & IMAP_LSEL_SUBSCRIBED) || (a->o.ret & IMAP_LRET_SUBSCRIBED));
+	buf_printf(&j->out, "* %s (%s%s%s%s%s) \"/\" ", a->lsub ? "LSUB" : "LIST",
+		   r->noselect ? "\\Noselect " : "", children ? "\\HasChildren" : "\\HasNoChildren",
+		   show_sub ? " \\Subscribed" : "", r->special && !a->lsub ? " " : "",
+		   r->special && !a->lsub ? r->special : "");
+	imap__put_mailbox(&j->out, r->name, j->utf8);
+	if (childinfo) /* RFC 5258 §3.5 */
+		buf_printf(&j->out, " (\"CHILDINFO\" (%s%s%s))",
+			   (a->o.sel & IMAP_LSEL_SUBSCRIBED) ? "\"SUBSCRIBED\"" : "",
+			   (a->o.sel & IMAP_LSEL_SUBSCRIBED) && (a->o.sel & IMAP_LSEL_SPECIALUSE)
+			       ? " "
+			       : "",
+			   (a->o.sel & IMAP_LSEL_SPECIALUSE) ? "\"SPECIAL-USE\"" : "");
+	buf_puts(&j->out, "\r\n");
+	/* RFC 5819 §2: STATUS right after the LIST response, not for \Noselect names */
+	if ((a->o.ret & IMAP_LRET_STATUS) && !r->noselect && sel) {
+		int rv = imap__status_put(db, &j->out, r->name, a->o.status, a->appendlimit,
+					  j->utf8);
+		if (rv != 0 && rv != MR_ENOTFOUND)
+			return rv;
+	}
+	return 0;
 }
 
 static int list_run(struct store_db *db, struct imap_job *j)
@@ -101,160 +241,98 @@ static int list_run(struct store_db *db, struct imap_job *j)
 			n++;
 		}
 	}
-	for (size_t i = 0; i < n; i++) {
+	int rv = rc == SQLITE_DONE ? 0 : MR_EIO;
+	for (size_t i = 0; i < n && rv == 0; i++) {
 		struct folder_row *r = &rows[i];
-		if ((a->lsub && !r->subscribed) || !imap__list_match(a->pattern, r->name))
+		if ((a->lsub && !r->subscribed) || !matches(a, r->name))
 			continue;
-		bool children = false;
-		size_t len = strlen(r->name);
-		for (size_t k = 0; k < n && !children; k++)
-			children = strncmp(rows[k].name, r->name, len) == 0 && rows[k].name[len] == '/';
-		buf_printf(&j->out, "* %s (%s%s%s%s) \"/\" ", a->lsub ? "LSUB" : "LIST",
-			   r->noselect ? "\\Noselect " : "",
-			   children ? "\\HasChildren" : "\\HasNoChildren",
-			   r->special && !a->lsub ? " " : "",
-			   r->special && !a->lsub ? r->special : "");
-		imap__put_string(&j->out, r->name, len);
-		buf_puts(&j->out, "\r\n");
+		rv = put_row(db, j, a, rows, n, r);
 	}
 	for (size_t i = 0; i < n; i++) {
 		free(rows[i].name);
 		free(rows[i].special);
 	}
 	free(rows);
-	return rc == SQLITE_DONE ? 0 : MR_EIO;
+	return rv;
 }
 
 void imap__cmd_list(struct imap_cmd *cmd)
 {
-	const struct imap_arg *ref = imap__arg(cmd, 0), *pat = imap__arg(cmd, 1);
 	bool lsub = strcmp(cmd->name, "LSUB") == 0;
-	if (!ref || !pat || imap__arg(cmd, 2) || !imap_arg_is_astring(ref) ||
-	    !imap_arg_is_astring(pat) || ref->len + pat->len > PAT_MAX ||
-	    memchr(ref->str, 0, ref->len) || memchr(pat->str, 0, pat->len)) {
-		imap__bad(cmd->s, cmd->tag, "LIST needs a reference and a pattern");
+	struct list_arg *a = xmalloc(sizeof *a);
+	const char *err = NULL;
+	if (imap_list_parse(cmd->args, cmd->nargs, &a->o, &err) < 0 ||
+	    (lsub && a->o.extended)) {
+		list_arg_free(a);
+		imap__bad(cmd->s, cmd->tag, err ? err : "LSUB needs a reference and a pattern");
 		return;
 	}
-	if (pat->len == 0 && !lsub) {
-		/* RFC 3501 §6.3.8: the hierarchy delimiter and root */
+	if (a->o.npat == 1 && a->o.pat[0][0] == 0 && !lsub) {
+		/* RFC 3501 §6.3.8, RFC 5258 §3: the hierarchy delimiter and root (options are
+		 * ignored for this special case) */
+		list_arg_free(a);
 		conn_printf(cmd->s->c, "* LIST (\\Noselect) \"/\" \"\"\r\n%s OK LIST completed\r\n",
 			    cmd->tag);
 		return;
 	}
-	struct list_arg *a = xmalloc(sizeof *a);
+	for (size_t i = 0; i < a->o.npat; i++) { /* RFC 6855 §3: UTF-8 patterns */
+		char *pat = a->o.pat[i];
+		size_t cap = strlen(pat) * 4 + 16;
+		a->o.pat[i] = xmalloc(cap);
+		memcpy(a->o.pat[i], pat, strlen(pat) + 1);
+		free(pat);
+		if (!imap__mailbox_in(cmd->s, a->o.pat[i], cap)) {
+			list_arg_free(a);
+			imap__bad(cmd->s, cmd->tag, "Invalid mailbox pattern");
+			return;
+		}
+	}
 	a->lsub = lsub;
-	snprintf(a->pattern, sizeof a->pattern, "%.*s%.*s", (int)ref->len, ref->str, (int)pat->len,
-		 pat->str);
+	a->appendlimit = node_get()->cfg->max_message_size;
+	if (a->o.status & IMAP_ST_HIGHESTMODSEQ)
+		cmd->s->condstore = true;
 	struct imap_job *j = imap__job_new(cmd->s, cmd->tag, list_run);
 	j->arg = a;
-	j->free_arg = free;
+	j->free_arg = list_arg_free;
 	imap__job_reply(j, "OK %s completed", cmd->name);
 	imap__job_submit(j, NULL);
 }
 
 /* ---- STATUS ------------------------------------------------------------------------------ */
-enum {
-	ST_MESSAGES = 1,
-	ST_UIDNEXT = 2,
-	ST_UIDVALIDITY = 4,
-	ST_UNSEEN = 8,
-	ST_RECENT = 16,
-	ST_HIGHESTMODSEQ = 32,
-};
-
-static const struct {
-	const char *name;
-	unsigned bit;
-} status_items[] = {
-	{"MESSAGES", ST_MESSAGES}, {"UIDNEXT", ST_UIDNEXT}, {"UIDVALIDITY", ST_UIDVALIDITY},
-	{"UNSEEN", ST_UNSEEN},     {"RECENT", ST_RECENT},	 {"HIGHESTMODSEQ", ST_HIGHESTMODSEQ},
-};
-
 struct status_arg {
 	char name[512];
 	unsigned items;
+	uint64_t appendlimit;
 };
 
 static int status_run(struct store_db *db, struct imap_job *j)
 {
 	struct status_arg *a = j->arg;
-	struct mbox_folder f;
-	int rv = mbox_folder_get(db, a->name, &f);
-	if (rv != 0)
-		return rv;
-	sqlite3_stmt *st = store_stmt(db, "SELECT flags FROM messages WHERE folder = ?");
-	if (!st)
-		return MR_EIO;
-	sqlite3_bind_int64(st, 1, f.id);
-	uint64_t total = 0, unseen = 0;
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *flags = (const char *)sqlite3_column_text(st, 0);
-		total++;
-		if (!imap_flags_has(flags ? flags : "", "\\Seen"))
-			unseen++;
-	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return MR_EIO;
-	buf_puts(&j->out, "* STATUS ");
-	imap__put_string(&j->out, f.name, strlen(f.name));
-	buf_puts(&j->out, " (");
-	const char *sep = "";
-	if (a->items & ST_MESSAGES) {
-		buf_printf(&j->out, "%sMESSAGES %llu", sep, (unsigned long long)total);
-		sep = " ";
-	}
-	if (a->items & ST_RECENT) {
-		buf_printf(&j->out, "%sRECENT 0", sep);
-		sep = " ";
-	}
-	if (a->items & ST_UIDNEXT) {
-		buf_printf(&j->out, "%sUIDNEXT %u", sep, f.uidnext);
-		sep = " ";
-	}
-	if (a->items & ST_UIDVALIDITY) {
-		buf_printf(&j->out, "%sUIDVALIDITY %u", sep, f.uidvalidity);
-		sep = " ";
-	}
-	if (a->items & ST_UNSEEN) {
-		buf_printf(&j->out, "%sUNSEEN %llu", sep, (unsigned long long)unseen);
-		sep = " ";
-	}
-	if (a->items & ST_HIGHESTMODSEQ) /* RFC 7162 §3.1.9 */
-		buf_printf(&j->out, "%sHIGHESTMODSEQ %llu", sep,
-			   (unsigned long long)f.highestmodseq);
-	buf_puts(&j->out, ")\r\n");
-	imap__job_reply(j, "OK STATUS completed");
-	return 0;
+	int rv = imap__status_put(db, &j->out, a->name, a->items, a->appendlimit, j->utf8);
+	if (rv == 0)
+		imap__job_reply(j, "OK STATUS completed");
+	return rv;
 }
 
 void imap__cmd_status(struct imap_cmd *cmd)
 {
 	const struct imap_arg *mb = imap__arg(cmd, 0), *items = imap__arg(cmd, 1);
+	struct status_arg *a = xmalloc(sizeof *a);
 	if (!mb || !items || imap__arg(cmd, 2) || !imap_arg_is_astring(mb) ||
-	    !imap__mailbox_ok(mb->str, mb->len) || items->type != IMAP_ARG_LIST ||
-	    items->nchildren == 0) {
+	    !imap__mailbox_ok(mb->str, mb->len) ||
+	    imap_status_items_parse(cmd->args, (size_t)(items - cmd->args), &a->items) < 0) {
+		free(a);
 		imap__bad(cmd->s, cmd->tag, "STATUS needs a mailbox and items");
 		return;
 	}
-	struct status_arg *a = xmalloc(sizeof *a);
 	snprintf(a->name, sizeof a->name, "%.*s", (int)mb->len, mb->str);
-	imap__mailbox_norm(a->name);
-	const struct imap_arg *it = items + 1;
-	for (size_t k = 0; k < items->nchildren; k++) {
-		unsigned bit = 0;
-		for (size_t i = 0; i < MR_ARRAY_LEN(status_items); i++)
-			if (imap_arg_atom_is(&it[k], status_items[i].name))
-				bit = status_items[i].bit;
-		if (!bit) {
-			free(a);
-			imap__bad(cmd->s, cmd->tag, "Unknown STATUS item");
-			return;
-		}
-		a->items |= bit;
+	if (!imap__mailbox_in(cmd->s, a->name, sizeof a->name)) {
+		free(a);
+		imap__bad(cmd->s, cmd->tag, "Invalid mailbox name");
+		return;
 	}
-	if (a->items & ST_HIGHESTMODSEQ)
+	a->appendlimit = node_get()->cfg->max_message_size;
+	if (a->items & IMAP_ST_HIGHESTMODSEQ)
 		cmd->s->condstore = true;
 	struct imap_job *j = imap__job_new(cmd->s, cmd->tag, status_run);
 	j->arg = a;

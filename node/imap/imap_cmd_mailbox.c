@@ -4,6 +4,7 @@
  * attributes, and STATUS. Each runs as a job on the account database; the SQL follows the
  * account schema in storage/store.h. */
 #include "imap_int.h"
+#include "imap_list.h"
 #include "imap_search.h"
 #include "common/err.h"
 #include "common/util.h"
@@ -23,7 +24,10 @@ static bool get_mailbox(struct imap_cmd *cmd, size_t i, char out[NAME_MAX_LEN + 
 	}
 	memcpy(out, a->str, a->len);
 	out[a->len] = 0;
-	imap__mailbox_norm(out);
+	if (!imap__mailbox_in(cmd->s, out, NAME_MAX_LEN + 1)) {
+		imap__bad(cmd->s, cmd->tag, "Invalid mailbox name");
+		return false;
+	}
 	return true;
 }
 
@@ -41,10 +45,61 @@ static int exec1(struct store_db *db, const char *sql, int64_t a, const char *t)
 }
 
 /* ---- SELECT / EXAMINE ------------------------------------------------------------------ */
+struct select_arg {
+	char name[NAME_MAX_LEN + 1];
+	bool closed; /* a mailbox was selected: RFC 7162 §3.2.11 [CLOSED] first */
+	bool qresync; /* RFC 7162 §3.2.5 QRESYNC parameter */
+	uint32_t uidvalidity;
+	uint64_t modseq;
+	bool have_uids;
+	struct imap_seqset uids; /* known-uids */
+};
+
+static void select_arg_free(void *p)
+{
+	struct select_arg *a = p;
+	imap_seqset_free(&a->uids);
+	free(a);
+}
+
+/* RFC 7162 §3.2.5.2: after the usual responses, what changed since the client's MODSEQ:
+ * VANISHED (EARLIER) for removals, then FETCH (UID FLAGS MODSEQ) for changed messages. */
+static int qresync_run(struct store_db *db, struct imap_job *j, const struct select_arg *a,
+		       int64_t folder)
+{
+	uint32_t star = imap__snap_max_uid(&j->snap);
+	/* "*" in known-uids reaches past the largest remaining UID for removals */
+	int rv = imap__vanished_earlier(db, j, folder, a->modseq, a->have_uids ? &a->uids : NULL,
+					UINT32_MAX);
+	if (rv != 0)
+		return rv;
+	sqlite3_stmt *st = store_stmt(db, "SELECT uid, flags, modseq FROM messages"
+					  " WHERE folder = ? AND modseq > ? ORDER BY uid");
+	if (!st)
+		return MR_EIO;
+	sqlite3_bind_int64(st, 1, folder);
+	sqlite3_bind_int64(st, 2, (int64_t)a->modseq);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		uint32_t uid = (uint32_t)sqlite3_column_int64(st, 0);
+		size_t i = imap__snap_find(&j->snap, uid);
+		if (i == SIZE_MAX || (a->have_uids && !imap_seqset_contains(&a->uids, uid, star)))
+			continue;
+		const char *flags = (const char *)sqlite3_column_text(st, 1);
+		buf_printf(&j->out, "* %zu FETCH (UID %u FLAGS (%s) MODSEQ (%lld))\r\n", i + 1, uid,
+			   flags ? flags : "", (long long)sqlite3_column_int64(st, 2));
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : MR_EIO;
+}
+
 static int select_run(struct store_db *db, struct imap_job *j)
 {
+	struct select_arg *a = j->arg;
 	struct mbox_folder f;
-	int rv = mbox_folder_get(db, j->arg, &f);
+	int rv = mbox_folder_get(db, a->name, &f);
+	if (a->closed)
+		buf_puts(&j->out, "* OK [CLOSED] Previous mailbox closed\r\n");
 	if (rv != 0)
 		return rv;
 	sqlite3_stmt *st = store_stmt(db, "SELECT uid, modseq, flags FROM messages"
@@ -76,8 +131,12 @@ static int select_run(struct store_db *db, struct imap_job *j)
 	buf_printf(o, "* OK [UIDVALIDITY %u] UIDs valid\r\n", f.uidvalidity);
 	buf_printf(o, "* OK [UIDNEXT %u] Predicted next UID\r\n", f.uidnext);
 	buf_printf(o, "* OK [HIGHESTMODSEQ %llu] Highest\r\n", (unsigned long long)f.highestmodseq);
+	char mid[40];
+	buf_printf(o, "* OK [MAILBOXID (%s)] Ok\r\n", imap__mailboxid(&f, mid)); /* RFC 8474 §4.1 */
 	imap__job_reply(j, "OK [%s] %s completed", j->readonly ? "READ-ONLY" : "READ-WRITE",
 			j->readonly ? "EXAMINE" : "SELECT");
+	if (a->qresync && a->uidvalidity == f.uidvalidity) /* else a full resync (§3.2.5.2) */
+		return qresync_run(db, j, a, f.id);
 	return 0;
 }
 
@@ -94,40 +153,96 @@ static void select_done(struct imap_job *j, int rv)
 	imap__snap_free(&s->snap);
 	s->snap = j->snap;
 	j->snap = (struct imap_snap){0};
-	snprintf(s->mailbox, sizeof s->mailbox, "%s", (const char *)j->arg);
+	snprintf(s->mailbox, sizeof s->mailbox, "%s", ((const struct select_arg *)j->arg)->name);
 	s->folder_id = j->folder_id;
 	s->uidvalidity = j->uidvalidity;
 	s->readonly = j->readonly;
 }
 
+/* RFC 7162 §3.2.5: "QRESYNC" SP "(" uidvalidity SP mod-sequence-value [SP known-uids]
+ * [SP seq-match-data] ")"; seq-match-data is accepted and not needed (we resolve by UID). */
+static int parse_qresync(const struct imap_arg *args, size_t i, struct select_arg *a)
+{
+	const struct imap_arg *l = &args[i];
+	uint64_t uv, ms;
+	if (l->type != IMAP_ARG_LIST || l->nchildren < 2 || l->nchildren > 4)
+		return MR_EINVAL;
+	const struct imap_arg *v = &args[i + 1], *m = &args[i + 2];
+	if (v->type != IMAP_ARG_ATOM || m->type != IMAP_ARG_ATOM ||
+	    mr_parse_u64(v->str, v->len, UINT32_MAX, &uv) < 0 || uv == 0 ||
+	    mr_parse_u64(m->str, m->len, INT64_MAX, &ms) < 0 || ms == 0)
+		return MR_EINVAL;
+	a->uidvalidity = (uint32_t)uv;
+	a->modseq = ms;
+	size_t k = i + 3;
+	if (k < l->end && args[k].type == IMAP_ARG_ATOM) {
+		if (imap_seqset_parse(args[k].str, args[k].len, &a->uids) < 0)
+			return MR_EINVAL;
+		a->have_uids = true;
+		k++;
+	}
+	if (k < l->end) { /* seq-match-data = "(" known-sequence-set SP known-uid-set ")" */
+		if (args[k].type != IMAP_ARG_LIST || args[k].nchildren != 2 ||
+		    args[k + 1].type != IMAP_ARG_ATOM || args[k + 2].type != IMAP_ARG_ATOM ||
+		    !imap_seqset_valid(args[k + 1].str, args[k + 1].len) ||
+		    !imap_seqset_valid(args[k + 2].str, args[k + 2].len) || args[k].end != l->end)
+			return MR_EINVAL;
+	}
+	a->qresync = true;
+	return 0;
+}
+
 void imap__cmd_select(struct imap_cmd *cmd)
 {
-	char name[NAME_MAX_LEN + 1];
-	if (!get_mailbox(cmd, 0, name))
+	struct imap_session *s = cmd->s;
+	struct select_arg *a = xmalloc(sizeof *a);
+	if (!get_mailbox(cmd, 0, a->name)) {
+		free(a);
 		return;
+	}
 	const struct imap_arg *params = imap__arg(cmd, 1);
-	if (params) { /* RFC 7162 §3.1.8: SELECT/EXAMINE (CONDSTORE) */
-		if (imap__arg(cmd, 2) || params->type != IMAP_ARG_LIST || params->nchildren != 1 ||
-		    !imap_arg_atom_is(params + 1, "CONDSTORE")) {
-			imap__bad(cmd->s, cmd->tag, "Unexpected arguments");
+	if (params) { /* RFC 4466 select-params: (CONDSTORE) RFC 7162 §3.1.8, (QRESYNC (...)) */
+		bool ok = !imap__arg(cmd, 2) && params->type == IMAP_ARG_LIST && params->nchildren;
+		size_t p0 = (size_t)(params - cmd->args);
+		for (size_t k = p0 + 1; ok && k < params->end;) {
+			if (imap_arg_atom_is(&cmd->args[k], "CONDSTORE")) {
+				s->condstore = true;
+				k++;
+			} else if (imap_arg_atom_is(&cmd->args[k], "QRESYNC") && s->qresync &&
+				   !a->qresync && k + 1 < params->end &&
+				   parse_qresync(cmd->args, k + 1, a) == 0) {
+				k = cmd->args[k + 1].end; /* §3.2.5: only after ENABLE QRESYNC */
+			} else {
+				ok = false;
+			}
+		}
+		if (!ok) {
+			select_arg_free(a);
+			imap__bad(s, cmd->tag, "Unexpected arguments");
 			return;
 		}
-		cmd->s->condstore = true;
 	}
-	struct imap_job *j = imap__job_new(cmd->s, cmd->tag, select_run);
+	a->closed = s->state == IMAP_S_SELECTED;
+	struct imap_job *j = imap__job_new(s, cmd->tag, select_run);
 	j->selected = false; /* do not refresh the previous mailbox */
 	imap__snap_free(&j->snap);
 	j->readonly = strcmp(cmd->name, "EXAMINE") == 0;
-	j->arg = xstrdup(name);
-	j->free_arg = free;
+	j->arg = a;
+	j->free_arg = select_arg_free;
 	j->done = select_done;
 	imap__job_submit(j, NULL);
 }
 
 /* ---- CREATE / DELETE / RENAME / SUBSCRIBE ------------------------------------------------ */
+struct create_arg {
+	char name[NAME_MAX_LEN + 1];
+	const char *use; /* RFC 6154 §3 special-use attribute, static string or NULL */
+};
+
 static int create_run(struct store_db *db, struct imap_job *j)
 {
-	char *name = j->arg;
+	struct create_arg *a = j->arg;
+	char *name = a->name;
 	int rv = store_tx_begin(db);
 	if (rv != 0)
 		return rv;
@@ -139,9 +254,15 @@ static int create_run(struct store_db *db, struct imap_job *j)
 		if (rv != 0 && rv != MR_EEXIST)
 			goto err;
 	}
-	if ((rv = mbox_folder_create(db, name, NULL)) != 0)
+	if ((rv = mbox_folder_create(db, name, a->use)) != 0)
 		goto err;
-	return store_tx_commit(db);
+	if ((rv = store_tx_commit(db)) != 0)
+		return rv;
+	struct mbox_folder f;
+	char mid[40];
+	if (mbox_folder_get(db, name, &f) == 0) /* RFC 8474 §4.1 */
+		imap__job_reply(j, "OK [MAILBOXID (%s)] CREATE completed", imap__mailboxid(&f, mid));
+	return 0;
 err:
 	store_tx_rollback(db);
 	return rv;
@@ -263,15 +384,35 @@ static void clear_reply_on_error(struct imap_job *j, int rv)
 
 void imap__cmd_create(struct imap_cmd *cmd)
 {
-	char name[NAME_MAX_LEN + 1];
-	if (!get_mailbox(cmd, 0, name))
+	struct create_arg *a = xmalloc(sizeof *a);
+	if (!get_mailbox(cmd, 0, a->name)) {
+		free(a);
 		return;
-	if (strcmp(name, "INBOX") == 0) {
+	}
+	const struct imap_arg *params = imap__arg(cmd, 1);
+	if (params) { /* RFC 4466 §2.2 create-params; RFC 6154 §3 USE */
+		int rv = imap__arg(cmd, 2) ? MR_EINVAL
+					   : imap_create_params_parse(cmd->args,
+								      (size_t)(params - cmd->args),
+								      &a->use);
+		if (rv < 0) {
+			free(a);
+			if (rv == MR_EPERM)
+				conn_printf(cmd->s->c, "%s NO [USEATTR] Unsupported special-use"
+						       " attribute\r\n",
+					    cmd->tag);
+			else
+				imap__bad(cmd->s, cmd->tag, "Invalid CREATE parameters");
+			return;
+		}
+	}
+	if (strcmp(a->name, "INBOX") == 0) {
+		free(a);
 		conn_printf(cmd->s->c, "%s NO [ALREADYEXISTS] INBOX always exists\r\n", cmd->tag);
 		return;
 	}
 	struct imap_job *j = imap__job_new(cmd->s, cmd->tag, create_run);
-	j->arg = xstrdup(name);
+	j->arg = a;
 	j->free_arg = free;
 	j->done = clear_reply_on_error;
 	imap__job_reply(j, "OK CREATE completed");

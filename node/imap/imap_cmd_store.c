@@ -146,7 +146,7 @@ void imap__cmd_store(struct imap_cmd *cmd)
 		goto bad;
 	}
 	a->flags = fl.p ? (char *)buf_steal(&fl, NULL) : xstrdup("");
-	if (imap_seqset_parse(set->str, set->len, &a->set) < 0) {
+	if (imap__seqset_arg(cmd, set, &a->set) < 0) {
 		free(a->flags);
 		goto bad;
 	}
@@ -203,6 +203,20 @@ static int move_bump_source(struct store_db *db, int64_t folder)
 	return rc == SQLITE_DONE ? 0 : MR_EIO;
 }
 
+static int keep_emailid(struct store_db *db, int64_t folder, uint32_t uid, const char *emailid)
+{
+	sqlite3_stmt *st = store_stmt(db, "UPDATE messages SET emailid = ? WHERE folder = ?"
+					  " AND uid = ?");
+	if (!st)
+		return MR_EIO;
+	sqlite3_bind_text(st, 1, emailid, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, folder);
+	sqlite3_bind_int64(st, 3, uid);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : MR_EIO;
+}
+
 static void copy_arg_free(void *p)
 {
 	struct copy_arg *a = p;
@@ -240,7 +254,8 @@ static int copy_run(struct store_db *db, struct imap_job *j)
 		}
 		if (rv != 0)
 			break;
-		if ((rv = imap__quota_check(db, j->quota, r.size)) != 0) {
+		/* a MOVE does not change the account's usage (RFC 9208 §5.1 STORAGE) */
+		if (!a->move && (rv = imap__quota_check(db, j->quota, r.size)) != 0) {
 			imap__msg_free(&r);
 			break;
 		}
@@ -255,6 +270,8 @@ static int copy_run(struct store_db *db, struct imap_job *j)
 			rv = MR_EIO;
 		}
 		sqlite3_reset(bst);
+		if (rv == 0 && r.emailid) /* RFC 8474 §5.1: a copy keeps the EMAILID */
+			rv = keep_emailid(db, dst.id, nuid, r.emailid);
 		if (rv == 0 && a->move)
 			rv = move_delete(db, r.id);
 		imap__msg_free(&r);
@@ -308,8 +325,12 @@ void imap__cmd_copy(struct imap_cmd *cmd)
 		return;
 	}
 	snprintf(a->dest, sizeof a->dest, "%.*s", (int)mb->len, mb->str);
-	imap__mailbox_norm(a->dest);
-	if (imap_seqset_parse(set->str, set->len, &a->set) < 0) {
+	if (!imap__mailbox_in(cmd->s, a->dest, sizeof a->dest)) {
+		free(a);
+		imap__bad(cmd->s, cmd->tag, "Invalid mailbox name");
+		return;
+	}
+	if (imap__seqset_arg(cmd, set, &a->set) < 0) {
 		free(a);
 		imap__bad(cmd->s, cmd->tag, "Invalid sequence set");
 		return;
@@ -351,10 +372,8 @@ static int expunge_deleted(struct store_db *db, int64_t folder, const struct ima
 		free(ids);
 		return rc == SQLITE_DONE ? 0 : MR_EIO;
 	}
-	uint64_t modseq;
+	uint64_t modseq = 0;
 	int rv = store_tx_begin(db);
-	if (rv == 0)
-		rv = mbox_next_modseq(db, &modseq);
 	sqlite3_stmt *dm = store_stmt(db, "DELETE FROM messages WHERE id = ?");
 	sqlite3_stmt *db_ = store_stmt(db, "DELETE FROM bodies WHERE id = ?");
 	for (size_t i = 0; i < n && rv == 0; i++) {
@@ -370,7 +389,11 @@ static int expunge_deleted(struct store_db *db, int64_t folder, const struct ima
 		sqlite3_reset(db_);
 	}
 	free(ids);
-	if (rv == 0) { /* an expunge changes the mailbox: HIGHESTMODSEQ moves */
+	/* an expunge changes the mailbox: HIGHESTMODSEQ moves (taken after the deletes, whose
+	 * schema trigger gives each removal its own MODSEQ for QRESYNC) */
+	if (rv == 0)
+		rv = mbox_next_modseq(db, &modseq);
+	if (rv == 0) {
 		sqlite3_stmt *up = store_stmt(db, "UPDATE folders SET highestmodseq = ? WHERE id = ?");
 		if (!up)
 			rv = MR_EIO;
@@ -409,7 +432,7 @@ void imap__cmd_expunge(struct imap_cmd *cmd)
 	if (cmd->uid) {
 		uids = xmalloc(sizeof *uids);
 		if (!set || imap__arg(cmd, 1) || set->type != IMAP_ARG_ATOM ||
-		    imap_seqset_parse(set->str, set->len, uids) < 0) {
+		    imap__seqset_arg(cmd, set, uids) < 0) {
 			free(uids);
 			imap__bad(cmd->s, cmd->tag, "UID EXPUNGE needs a UID set");
 			return;

@@ -22,6 +22,11 @@ enum imap_fitem_kind {
 	FI_BODY,    /* non-extended BODYSTRUCTURE */
 	FI_SECTION, /* BODY[...], BODY.PEEK[...], RFC822, RFC822.HEADER, RFC822.TEXT */
 	FI_MODSEQ,  /* RFC 7162 §3.1.4 */
+	FI_SAVEDATE, /* RFC 8514 §3 */
+	FI_EMAILID,  /* RFC 8474 §5.1 */
+	FI_THREADID, /* RFC 8474 §5.2: always NIL here */
+	FI_BINARY,      /* RFC 3516 §4.2: BINARY[part]<partial>, BINARY.PEEK[...]; path only */
+	FI_BINARY_SIZE, /* RFC 3516 §4.3: BINARY.SIZE[part] */
 };
 
 struct imap_fitem {
@@ -43,13 +48,15 @@ struct imap_fetch {
 	bool sets_seen;  /* BODY[...] without PEEK, RFC822, RFC822.TEXT */
 	bool changedsince; /* RFC 7162 §3.1.4.1 FETCH modifier */
 	uint64_t since;
+	bool vanished; /* RFC 7162 §3.2.6 VANISHED modifier (UID FETCH, with CHANGEDSINCE) */
 };
 
 /* Parse the FETCH attribute argument at args[i] (an atom, macro or list). 0, or MR_EINVAL with
  * *err_r. uid: add UID (UID FETCH, RFC 3501 §6.4.8). Free with imap_fetch_free. */
 int imap_fetch_parse(const struct imap_arg *args, size_t i, bool uid, struct imap_fetch *f,
 		     const char **err_r);
-/* Parse the optional modifier list "(CHANGEDSINCE n)" at args[i] (RFC 7162). 0 / MR_EINVAL. */
+/* Parse the optional modifier list "(CHANGEDSINCE n [VANISHED])" at args[i] (RFC 7162 §3.1.4.1,
+ * §3.2.6; VANISHED needs CHANGEDSINCE). 0 / MR_EINVAL. */
 int imap_fetch_parse_modifiers(const struct imap_arg *args, size_t i, struct imap_fetch *f);
 void imap_fetch_free(struct imap_fetch *f);
 

@@ -14,7 +14,8 @@ static struct imap_fitem *add(struct imap_fetch *f, enum imap_fitem_kind k, cons
 	if (f->n >= IMAP_FETCH_MAX_ITEMS)
 		return NULL;
 	for (size_t i = 0; i < f->n; i++) /* simple items once */
-		if (k != FI_SECTION && f->items[i].kind == k)
+		if (k != FI_SECTION && k != FI_BINARY && k != FI_BINARY_SIZE &&
+		    f->items[i].kind == k)
 			return &f->items[i];
 	struct imap_fitem *it = &f->items[f->n++];
 	memset(it, 0, sizeof *it);
@@ -137,6 +138,59 @@ static void make_label(struct imap_fitem *it)
 		snprintf(it->label, sizeof it->label, "BODY[%s]", sec);
 }
 
+/* "<" number "." nz-number ">" at [p, end) (RFC 3501 §9 partial). */
+static int parse_partial(const char *p, const char *end, struct imap_fitem *it)
+{
+	if (p == end)
+		return 0;
+	const char *dot = memchr(p, '.', (size_t)(end - p));
+	uint64_t o, c;
+	if (*p != '<' || end[-1] != '>' || !dot ||
+	    mr_parse_u64(p + 1, (size_t)(dot - p - 1), UINT32_MAX, &o) < 0 ||
+	    mr_parse_u64(dot + 1, (size_t)(end - dot - 2), UINT32_MAX, &c) < 0 || c == 0)
+		return MR_EINVAL;
+	it->partial = true;
+	it->origin = (uint32_t)o;
+	it->count = (uint32_t)c;
+	return 0;
+}
+
+/* RFC 3516 §7: "BINARY" [".PEEK"] section-binary [partial] / "BINARY.SIZE" section-binary,
+ * section-binary = "[" [section-part] "]". */
+static int parse_binary(struct imap_fetch *f, const char *s, size_t len)
+{
+	static const struct {
+		const char *pre;
+		bool peek, size;
+	} forms[] = {{"BINARY[", false, false}, {"BINARY.PEEK[", true, false},
+		     {"BINARY.SIZE[", true, true}};
+	for (size_t i = 0; i < MR_ARRAY_LEN(forms); i++) {
+		size_t pl = strlen(forms[i].pre);
+		if (len <= pl || mr_strncasecmp(s, forms[i].pre, pl) != 0)
+			continue;
+		const char *end = s + len, *close = memchr(s + pl, ']', len - pl);
+		struct imap_fitem *it;
+		if (!close || !(it = add(f, forms[i].size ? FI_BINARY_SIZE : FI_BINARY, "")))
+			return MR_EINVAL;
+		f->needs_raw = true;
+		it->peek = forms[i].peek;
+		if (!it->peek)
+			f->sets_seen = true;
+		if (parse_section(s + pl, close, it) < 0 || it->spec[0] ||
+		    (forms[i].size ? close + 1 != end : parse_partial(close + 1, end, it) < 0))
+			return MR_EINVAL;
+		char path[sizeof it->path]; /* a copy: gcc -Wrestrict sees label and path in one object */
+		memcpy(path, it->path, sizeof path);
+		if (it->partial)
+			snprintf(it->label, sizeof it->label, "BINARY[%s]<%u>", path, it->origin);
+		else
+			snprintf(it->label, sizeof it->label, "%s[%s]",
+				 forms[i].size ? "BINARY.SIZE" : "BINARY", path);
+		return 0;
+	}
+	return MR_EINVAL;
+}
+
 static int parse_item(struct imap_fetch *f, const char *s, size_t len)
 {
 	static const struct {
@@ -151,6 +205,9 @@ static int parse_item(struct imap_fetch *f, const char *s, size_t len)
 		{"BODYSTRUCTURE", FI_BODYSTRUCTURE},
 		{"BODY", FI_BODY},
 		{"MODSEQ", FI_MODSEQ},
+		{"SAVEDATE", FI_SAVEDATE},
+		{"EMAILID", FI_EMAILID},
+		{"THREADID", FI_THREADID},
 	};
 	for (size_t i = 0; i < MR_ARRAY_LEN(simple); i++)
 		if (strlen(simple[i].name) == len && mr_strncasecmp(s, simple[i].name, len) == 0)
@@ -176,6 +233,8 @@ static int parse_item(struct imap_fetch *f, const char *s, size_t len)
 		f->sets_seen = true;
 		return 0;
 	}
+	if (len > 7 && mr_strncasecmp(s, "BINARY", 6) == 0)
+		return parse_binary(f, s, len);
 	bool peek;
 	size_t pre;
 	if (len > 5 && mr_strncasecmp(s, "BODY[", 5) == 0) {
@@ -195,18 +254,8 @@ static int parse_item(struct imap_fetch *f, const char *s, size_t len)
 		f->sets_seen = true;
 	if (parse_section(s + pre, close, it) < 0)
 		return MR_EINVAL;
-	const char *p = close + 1;
-	if (p < end) { /* "<" number "." nz-number ">" */
-		const char *dot = memchr(p, '.', (size_t)(end - p));
-		uint64_t o, c;
-		if (*p != '<' || end[-1] != '>' || !dot ||
-		    mr_parse_u64(p + 1, (size_t)(dot - p - 1), UINT32_MAX, &o) < 0 ||
-		    mr_parse_u64(dot + 1, (size_t)(end - dot - 2), UINT32_MAX, &c) < 0 || c == 0)
-			return MR_EINVAL;
-		it->partial = true;
-		it->origin = (uint32_t)o;
-		it->count = (uint32_t)c;
-	}
+	if (parse_partial(close + 1, end, it) < 0)
+		return MR_EINVAL;
 	make_label(it);
 	return 0;
 }
@@ -261,12 +310,24 @@ int imap_fetch_parse_modifiers(const struct imap_arg *args, size_t i, struct ima
 {
 	const struct imap_arg *l = &args[i];
 	uint64_t v;
-	if (l->type != IMAP_ARG_LIST || l->nchildren != 2 || l->end != i + 3 ||
-	    !imap_arg_atom_is(&args[i + 1], "CHANGEDSINCE") || args[i + 2].type != IMAP_ARG_ATOM ||
-	    mr_parse_u64(args[i + 2].str, args[i + 2].len, INT64_MAX, &v) < 0 || v == 0)
+	if (l->type != IMAP_ARG_LIST || l->nchildren == 0)
 		return MR_EINVAL;
-	f->changedsince = true;
-	f->since = v;
+	for (size_t k = i + 1; k < l->end; k++) {
+		if (imap_arg_atom_is(&args[k], "VANISHED") && !f->vanished) {
+			f->vanished = true;
+		} else if (imap_arg_atom_is(&args[k], "CHANGEDSINCE") && !f->changedsince &&
+			   k + 1 < l->end && args[k + 1].type == IMAP_ARG_ATOM &&
+			   mr_parse_u64(args[k + 1].str, args[k + 1].len, INT64_MAX, &v) == 0 &&
+			   v != 0) {
+			f->changedsince = true;
+			f->since = v;
+			k++;
+		} else {
+			return MR_EINVAL;
+		}
+	}
+	if (!f->changedsince) /* §3.2.6: VANISHED only together with CHANGEDSINCE */
+		return MR_EINVAL;
 	if (!add(f, FI_MODSEQ, "MODSEQ")) /* CHANGEDSINCE implies MODSEQ */
 		return MR_EINVAL;
 	return 0;

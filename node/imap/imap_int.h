@@ -16,6 +16,7 @@
 
 #define IMAP_COMPONENT "imap"
 #define IMAP_TAG_MAX 130
+#define IMAP_CAPS_MAX 1024
 #define IMAP_MAX_BAD 20           /* Dovecot CLIENT_MAX_BAD_COMMANDS */
 #define IMAP_PREAUTH_LINE 8192    /* style.md practice 4: tighter before authentication */
 #define IMAP_LINE_MAX 65536
@@ -72,6 +73,9 @@ struct imap_session {
 	/* bookkeeping */
 	int64_t quota; /* bytes (directory), 0 = none */
 	bool condstore; /* RFC 7162 §3.1: enabled by ENABLE or a CONDSTORE-using command */
+	bool qresync;   /* RFC 7162 §3.2.3: ENABLE QRESYNC (implies condstore) */
+	bool utf8;      /* RFC 6855 §3: ENABLE UTF8=ACCEPT */
+	struct imap_seqset saved; /* RFC 5182 "$": UIDs saved by SEARCH RETURN (SAVE) */
 	unsigned bad;
 	unsigned auth_failures;
 	bool busy;            /* a store job is in flight (conn paused and held) */
@@ -128,6 +132,9 @@ void imap__cmd_search(struct imap_cmd *cmd);
 void imap__cmd_expunge(struct imap_cmd *cmd);
 void imap__cmd_close(struct imap_cmd *cmd); /* CLOSE and UNSELECT */
 void imap__cmd_idle(struct imap_cmd *cmd);
+void imap__cmd_getquota(struct imap_cmd *cmd);     /* GETQUOTA and GETQUOTAROOT */
+void imap__cmd_sort(struct imap_cmd *cmd);         /* SORT and THREAD */
+void imap__cmd_setquota(struct imap_cmd *cmd);
 
 /* The CAPABILITY list for the session's state and transport. */
 void imap__caps(struct imap_session *s, char *out, size_t n);
@@ -171,6 +178,8 @@ struct imap_job {
 	bool selected;
 	int64_t quota; /* the account's, for APPEND / COPY */
 	bool condstore; /* add MODSEQ to FETCH responses */
+	bool qresync;   /* RFC 7162 §3.2.10: VANISHED instead of EXPUNGE, UID in FETCH */
+	bool utf8;      /* RFC 6855: mailbox names go out in UTF-8 */
 	bool allow_expunge; /* refresh may announce expunges */
 	bool readonly;
 	int64_t folder_id;
@@ -188,6 +197,12 @@ struct imap_job {
 
 #define IMAP_OUT_HIGH (4u * 1024 * 1024) /* back-pressure threshold and round size */
 
+/* Parse the sequence-set argument a of cmd into *set for the job (sequence numbers for
+ * a plain command, UIDs for a UID one), resolving RFC 5182 "$" from the session's saved
+ * UIDs (mapped to sequence numbers through the snapshot when !cmd->uid). 0 / MR_EINVAL. */
+int imap__seqset_arg(const struct imap_cmd *cmd, const struct imap_arg *a,
+		     struct imap_seqset *set);
+
 /* A job for s with the session's selected-mailbox context copied in. */
 struct imap_job *imap__job_new(struct imap_session *s, const char *tag, imap_job_run_fn run);
 /* Submit on dbname (NULL: the session's account db): pauses and holds the conn until done.
@@ -195,6 +210,10 @@ struct imap_job *imap__job_new(struct imap_session *s, const char *tag, imap_job
 void imap__job_submit(struct imap_job *j, const char *dbname);
 /* printf into j->reply. */
 void imap__job_reply(struct imap_job *j, const char *fmt, ...) MR_PRINTF(2, 3);
+/* RFC 7162 §3.2.5.1 / §3.2.6: "* VANISHED (EARLIER) uids" for the folder's messages expunged
+ * with a MODSEQ above since (and, when uids is given, in it; '*' = star). Actor side. */
+int imap__vanished_earlier(struct store_db *db, struct imap_job *j, int64_t folder,
+			   uint64_t since, const struct imap_seqset *uids, uint32_t star);
 /* Refresh (actor): compare j->snap with the folder and append EXISTS / EXPUNGE / FETCH FLAGS
  * to j->out, updating j->snap. */
 int imap__refresh(struct store_db *db, struct imap_job *j);
@@ -223,6 +242,8 @@ struct imap_msgrow {
 	uint64_t size;
 	char *envelope, *bodystructure; /* cached IMAP forms, may be NULL */
 	uint64_t modseq;
+	int64_t savedate; /* RFC 8514 */
+	char *emailid;    /* RFC 8474, may be NULL */
 };
 /* Read one message of the folder by UID. 0, MR_ENOTFOUND, MR_EIO. Free with imap__msg_free. */
 int imap__msg_load(struct store_db *db, int64_t folder, uint32_t uid, struct imap_msgrow *r);
@@ -231,6 +252,21 @@ void imap__msg_free(struct imap_msgrow *r);
 int imap__msg_set_flags(struct store_db *db, int64_t folder, int64_t id, const char *flags,
 			uint64_t *modseq_r);
 
+/* SEARCH helper (imap_cmd_search.c, actor): evaluate key on snapshot entry i of j. 1 match,
+ * 0 no match or gone, <0 error; *modseq_r gets the message's MODSEQ. */
+struct imap_search_key;
+int imap__search_one(struct store_db *db, struct imap_job *j, const struct imap_search_key *key,
+		     const struct imap_seqset *saved, size_t i, uint64_t *modseq_r);
+
+/* STATUS data (imap_cmd_list.c, actor): append "* STATUS name (...)" for IMAP_ST_* items.
+ * MR_ENOTFOUND when the mailbox does not exist. */
+int imap__status_put(struct store_db *db, struct buf *out, const char *name, unsigned items,
+		     uint64_t appendlimit, bool utf8);
+/* RFC 8474 MAILBOXID of a folder, written to out. */
+const char *imap__mailboxid(const struct mbox_folder *f, char out[40]);
+
+/* Bytes of every message of the account (the STORAGE resource, RFC 9208 §5.1). */
+int imap__quota_used(struct store_db *db, uint64_t *used_r);
 /* MR_EQUOTA when adding `add` bytes would exceed quota (bytes; <= 0: unlimited). */
 int imap__quota_check(struct store_db *db, int64_t quota, uint64_t add);
 
@@ -249,6 +285,11 @@ int imap__datetime_parse(const char *s, size_t len, int64_t *t_r);
 void imap__datetime_format(int64_t t, char out[32]);
 /* Escape-safe mailbox name check (non-empty, no NUL/CR/LF, bounded, no "%*"). */
 bool imap__mailbox_ok(const char *name, size_t len);
+/* A mailbox name from the client into its stored form in place: UTF-8 to modified UTF-7 when
+ * the session enabled UTF8=ACCEPT, then INBOX normalised. false: invalid UTF-8 / too long. */
+bool imap__mailbox_in(const struct imap_session *s, char *name, size_t cap);
+/* Append a stored mailbox name as an IMAP string, in UTF-8 when utf8 (RFC 6855 §3). */
+void imap__put_mailbox(struct buf *out, const char *name, bool utf8);
 /* Normalise INBOX case in place. */
 void imap__mailbox_norm(char *name);
 /* LIST pattern match: '*' matches anything, '%' anything but '/'; INBOX case-insensitive. */

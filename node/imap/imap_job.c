@@ -74,14 +74,76 @@ size_t imap__snap_select(const struct imap_snap *sn, const struct imap_seqset *s
 	return k;
 }
 
-/* ---- refresh (actor) -------------------------------------------------------------------- */
-static void put_fetch_flags(struct imap_job *j, size_t seq, const char *flags, uint64_t modseq)
+int imap__seqset_arg(const struct imap_cmd *cmd, const struct imap_arg *a,
+		     struct imap_seqset *set)
 {
-	if (j->condstore) /* RFC 7162 §3.2 */
-		buf_printf(&j->out, "* %zu FETCH (FLAGS (%s) MODSEQ (%llu))\r\n", seq, flags,
+	if (a->type != IMAP_ARG_ATOM)
+		return MR_EINVAL;
+	if (!(a->len == 1 && a->str[0] == '$'))
+		return imap_seqset_parse(a->str, a->len, set);
+	/* RFC 5182 §2.1: "$" is the saved result; empty when nothing was saved */
+	const struct imap_session *s = cmd->s;
+	if (cmd->uid) {
+		imap_seqset_copy(set, &s->saved);
+		return 0;
+	}
+	uint32_t *seqs = xcalloc(s->snap.n ? s->snap.n : 1, sizeof *seqs);
+	size_t k = 0;
+	for (size_t i = 0; i < s->snap.n; i++)
+		if (imap_seqset_contains(&s->saved, s->snap.m[i].uid, 0))
+			seqs[k++] = (uint32_t)(i + 1);
+	imap_seqset_from_sorted(seqs, k, set);
+	free(seqs);
+	return 0;
+}
+
+/* ---- refresh (actor) -------------------------------------------------------------------- */
+static void put_fetch_flags(struct imap_job *j, struct buf *o, size_t seq, uint32_t uid,
+			    const char *flags, uint64_t modseq)
+{
+	if (j->qresync) /* RFC 7162 §3.2.4: the UID lets the client apply it by UID */
+		buf_printf(o, "* %zu FETCH (UID %u FLAGS (%s) MODSEQ (%llu))\r\n", seq, uid, flags,
+			   (unsigned long long)modseq);
+	else if (j->condstore) /* RFC 7162 §3.2 */
+		buf_printf(o, "* %zu FETCH (FLAGS (%s) MODSEQ (%llu))\r\n", seq, flags,
 			   (unsigned long long)modseq);
 	else
-		buf_printf(&j->out, "* %zu FETCH (FLAGS (%s))\r\n", seq, flags);
+		buf_printf(o, "* %zu FETCH (FLAGS (%s))\r\n", seq, flags);
+}
+
+int imap__vanished_earlier(struct store_db *db, struct imap_job *j, int64_t folder,
+			   uint64_t since, const struct imap_seqset *uids, uint32_t star)
+{
+	sqlite3_stmt *st = store_stmt(db, "SELECT uid FROM expunged WHERE folder = ? AND"
+					  " modseq > ? ORDER BY uid");
+	if (!st)
+		return MR_EIO;
+	sqlite3_bind_int64(st, 1, folder);
+	sqlite3_bind_int64(st, 2, (int64_t)since);
+	uint32_t *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		uint32_t uid = (uint32_t)sqlite3_column_int64(st, 0);
+		if (uids && !imap_seqset_contains(uids, uid, star))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			v = xrealloc(v, cap * sizeof *v);
+		}
+		v[n++] = uid;
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE && n) {
+		struct imap_seqset set;
+		imap_seqset_from_sorted(v, n, &set);
+		buf_puts(&j->out, "* VANISHED (EARLIER) ");
+		imap_seqset_format(&set, &j->out);
+		buf_puts(&j->out, "\r\n");
+		imap_seqset_free(&set);
+	}
+	free(v);
+	return rc == SQLITE_DONE ? 0 : MR_EIO;
 }
 
 int imap__refresh(struct store_db *db, struct imap_job *j)
@@ -95,6 +157,13 @@ int imap__refresh(struct store_db *db, struct imap_job *j)
 	size_t i = 0, added = 0;
 	bool changed = false;
 	int rc;
+	/* RFC 7162 §3.2.10: with QRESYNC the removals go out as one VANISHED before the FETCHes
+	 * (whose numbers already count them), so those are held in fetches meanwhile */
+	struct buf fetches;
+	buf_init(&fetches, 0);
+	struct buf *fo = j->qresync ? &fetches : &j->out;
+	uint32_t *gone = NULL;
+	size_t ngone = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		uint32_t uid = (uint32_t)sqlite3_column_int64(st, 0);
 		uint64_t modseq = (uint64_t)sqlite3_column_int64(st, 1);
@@ -102,7 +171,12 @@ int imap__refresh(struct store_db *db, struct imap_job *j)
 		/* old entries below this uid are gone */
 		while (i < old.n && old.m[i].uid < uid) {
 			if (j->allow_expunge) {
-				buf_printf(&j->out, "* %zu EXPUNGE\r\n", nw.n + 1);
+				if (j->qresync) {
+					gone = xrealloc(gone, (ngone + 1) * sizeof *gone);
+					gone[ngone++] = old.m[i].uid;
+				} else {
+					buf_printf(&j->out, "* %zu EXPUNGE\r\n", nw.n + 1);
+				}
 				changed = true;
 			} else {
 				imap__snap_push(&nw, old.m[i].uid, old.m[i].modseq);
@@ -113,7 +187,7 @@ int imap__refresh(struct store_db *db, struct imap_job *j)
 		if (i < old.n && old.m[i].uid == uid) {
 			imap__snap_push(&nw, uid, modseq);
 			if (old.m[i].modseq != modseq)
-				put_fetch_flags(j, nw.n, flags ? flags : "", modseq);
+				put_fetch_flags(j, fo, nw.n, uid, flags ? flags : "", modseq);
 			i++;
 		} else if (i >= old.n) {
 			imap__snap_push(&nw, uid, modseq);
@@ -125,17 +199,36 @@ int imap__refresh(struct store_db *db, struct imap_job *j)
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
 		imap__snap_free(&nw);
+		buf_free(&fetches);
+		free(gone);
 		return MR_EIO;
 	}
 	for (; i < old.n; i++) {
 		if (j->allow_expunge) {
-			buf_printf(&j->out, "* %zu EXPUNGE\r\n", nw.n + 1);
+			if (j->qresync) {
+				gone = xrealloc(gone, (ngone + 1) * sizeof *gone);
+				gone[ngone++] = old.m[i].uid;
+			} else {
+				buf_printf(&j->out, "* %zu EXPUNGE\r\n", nw.n + 1);
+			}
 			changed = true;
 		} else {
 			imap__snap_push(&nw, old.m[i].uid, old.m[i].modseq);
 			nw.m[nw.n - 1].gone = true;
 		}
 	}
+	if (ngone) {
+		struct imap_seqset set;
+		imap_seqset_from_sorted(gone, ngone, &set);
+		buf_puts(&j->out, "* VANISHED ");
+		imap_seqset_format(&set, &j->out);
+		buf_puts(&j->out, "\r\n");
+		imap_seqset_free(&set);
+	}
+	if (fetches.len)
+		buf_append(&j->out, fetches.p, fetches.len);
+	buf_free(&fetches);
+	free(gone);
 	if (added || changed)
 		buf_printf(&j->out, "* %zu EXISTS\r\n", nw.n);
 	imap__snap_free(&j->snap);
@@ -153,6 +246,8 @@ struct imap_job *imap__job_new(struct imap_session *s, const char *tag, imap_job
 	buf_init(&j->out, 0);
 	j->quota = s->quota;
 	j->condstore = s->condstore;
+	j->qresync = s->qresync;
+	j->utf8 = s->utf8;
 	if (s->state == IMAP_S_SELECTED) {
 		j->selected = true;
 		j->readonly = s->readonly;

@@ -14,6 +14,7 @@ void imap__msg_free(struct imap_msgrow *r)
 	free(r->flags);
 	free(r->envelope);
 	free(r->bodystructure);
+	free(r->emailid);
 	memset(r, 0, sizeof *r);
 }
 
@@ -26,7 +27,7 @@ static char *col_dup(sqlite3_stmt *st, int i)
 int imap__msg_load(struct store_db *db, int64_t folder, uint32_t uid, struct imap_msgrow *r)
 {
 	sqlite3_stmt *st = store_stmt(db, "SELECT id, flags, internaldate, size, envelope,"
-					  " bodystructure, modseq FROM messages"
+					  " bodystructure, modseq, savedate, emailid FROM messages"
 					  " WHERE folder = ? AND uid = ?");
 	if (!st)
 		return MR_EIO;
@@ -43,6 +44,8 @@ int imap__msg_load(struct store_db *db, int64_t folder, uint32_t uid, struct ima
 		r->envelope = col_dup(st, 4);
 		r->bodystructure = col_dup(st, 5);
 		r->modseq = (uint64_t)sqlite3_column_int64(st, 6);
+		r->savedate = sqlite3_column_int64(st, 7);
+		r->emailid = col_dup(st, 8);
 	}
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? MR_ENOTFOUND : MR_EIO;
@@ -77,10 +80,8 @@ int imap__msg_set_flags(struct store_db *db, int64_t folder, int64_t id, const c
 }
 
 
-int imap__quota_check(struct store_db *db, int64_t quota, uint64_t add)
+int imap__quota_used(struct store_db *db, uint64_t *used_r)
 {
-	if (quota <= 0)
-		return 0;
 	sqlite3_stmt *st = store_stmt(db, "SELECT COALESCE(SUM(size), 0) FROM messages");
 	if (!st)
 		return MR_EIO;
@@ -89,5 +90,17 @@ int imap__quota_check(struct store_db *db, int64_t quota, uint64_t add)
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW)
 		return MR_EIO;
-	return (uint64_t)used + add > (uint64_t)quota ? MR_EQUOTA : 0;
+	*used_r = used > 0 ? (uint64_t)used : 0;
+	return 0;
+}
+
+int imap__quota_check(struct store_db *db, int64_t quota, uint64_t add)
+{
+	if (quota <= 0)
+		return 0;
+	uint64_t used;
+	int rv = imap__quota_used(db, &used);
+	if (rv != 0)
+		return rv;
+	return used + add > (uint64_t)quota ? MR_EQUOTA : 0;
 }

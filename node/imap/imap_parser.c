@@ -22,6 +22,7 @@ enum pstate {
 	ST_ATOM,
 	ST_QUOTED,
 	ST_QESC,
+	ST_TILDE, /* RFC 3516 literal8 "~{" */
 	ST_LITNUM,
 	ST_LITPLUS,
 	ST_LITCR,
@@ -36,6 +37,7 @@ enum pstate {
 struct tok {
 	enum imap_arg_type type;
 	size_t off, len, nchildren, end;
+	bool binary;
 };
 
 struct imap_parser {
@@ -54,6 +56,7 @@ struct imap_parser {
 	uint64_t lit_size, lit_left, lit_total;
 	unsigned lit_digits;
 	bool lit_sync;
+	bool lit_binary; /* the literal being announced is a literal8 */
 	const char *err;
 };
 
@@ -201,6 +204,7 @@ static int finish(struct imap_parser *p)
 		p->args[i].len = k->len;
 		p->args[i].nchildren = k->nchildren;
 		p->args[i].end = k->end;
+		p->args[i].binary = k->binary;
 	}
 	p->st = ST_DONE;
 	return IMAP_PARSE_DONE;
@@ -244,7 +248,11 @@ static int sep_byte(struct imap_parser *p, uint8_t c)
 		p->lit_size = 0;
 		p->lit_digits = 0;
 		p->lit_sync = true;
+		p->lit_binary = false;
 		p->st = ST_LITNUM;
+		return 0;
+	case '~': /* RFC 3516 §4.2: literal8 = "~{" number "}" CRLF *OCTET */
+		p->st = ST_TILDE;
 		return 0;
 	default:
 		if (!is_atom_char(c))
@@ -339,6 +347,15 @@ static int step(struct imap_parser *p, uint8_t c)
 			return fail(p, MR_EPROTO, "invalid escape in quoted string", c);
 		add_byte(p, c);
 		p->st = ST_QUOTED;
+		return 0;
+	case ST_TILDE:
+		if (c != '{')
+			return fail(p, MR_EPROTO, "invalid literal8", c);
+		p->lit_size = 0;
+		p->lit_digits = 0;
+		p->lit_sync = true;
+		p->lit_binary = true;
+		p->st = ST_LITNUM;
 		return 0;
 	case ST_LITNUM:
 		if (c >= '0' && c <= '9') {
@@ -451,6 +468,7 @@ int imap_parser_literal_accept(struct imap_parser *p)
 		p->err = "too many arguments";
 		return rv;
 	}
+	p->toks[p->cur].binary = p->lit_binary;
 	p->lit_total += p->lit_size;
 	p->lit_left = p->lit_size;
 	if (p->lit_left == 0) {
@@ -486,13 +504,14 @@ const char *imap_parser_error(const struct imap_parser *p)
 
 bool imap_arg_is_astring(const struct imap_arg *a)
 {
+	/* a literal8 is no astring: RFC 3516 allows it in APPEND only */
 	return a->type == IMAP_ARG_ATOM || a->type == IMAP_ARG_QUOTED ||
-	       a->type == IMAP_ARG_LITERAL;
+	       (a->type == IMAP_ARG_LITERAL && !a->binary);
 }
 
 bool imap_arg_is_string(const struct imap_arg *a)
 {
-	return a->type == IMAP_ARG_QUOTED || a->type == IMAP_ARG_LITERAL;
+	return a->type == IMAP_ARG_QUOTED || (a->type == IMAP_ARG_LITERAL && !a->binary);
 }
 
 bool imap_arg_atom_is(const struct imap_arg *a, const char *s)

@@ -1,9 +1,9 @@
 /* imap_parser.h - the IMAP command codec (RFC 3501 §9 "command" grammar, RFC 7888 LITERAL+):
  * an incremental, bounded push parser turning client bytes into one command at a time: tag,
- * command name and a flat, pre-order array of arguments (atoms, quoted strings, literals, NIL,
- * parenthesised lists). It knows nothing of sockets or storage. Literal sizes are reported to
- * the caller (IMAP_PARSE_LITERAL) before any literal byte is accepted, so the session can check
- * its budget before sending "+ Ready" (style.md practice 4).
+ * command name and a flat, pre-order array of arguments (atoms, quoted strings, literals and
+ * RFC 3516 literal8s, NIL, parenthesised lists). It knows nothing of sockets or storage.
+ * Literal sizes are reported to the caller (IMAP_PARSE_LITERAL) before any literal byte is
+ * accepted, so the session can check its budget before sending "+ Ready" (style.md practice 4).
  *
  * Atoms may contain a "[...]" section in which spaces and parentheses are part of the atom, so
  * "BODY.PEEK[HEADER.FIELDS (From To)]<0.100>" is one atom (as Dovecot's parser does).
@@ -28,6 +28,7 @@ struct imap_arg {
 	size_t len;
 	/* LIST only: number of direct children, and the index just after the last descendant */
 	size_t nchildren, end;
+	bool binary; /* LITERAL only: sent as a literal8 "~{n}" (RFC 3516 §4.2), may hold NULs */
 };
 
 struct imap_parser_limits {

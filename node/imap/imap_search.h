@@ -36,6 +36,26 @@ enum imap_skey {
 	SK_LARGER, /* num = size */
 	SK_SMALLER,
 	SK_MODSEQ, /* RFC 7162 §3.1.5: num = minimum mod-sequence */
+	SK_SAVED,  /* RFC 5182 "$": the UIDs saved by an earlier SEARCH RETURN (SAVE) */
+	SK_SAVEDBEFORE, /* RFC 8514 §4: num = days since epoch of the save date (UTC) */
+	SK_SAVEDON,
+	SK_SAVEDSINCE,
+	SK_SAVEDATESUPPORTED, /* RFC 8514 §4: every mailbox here keeps save dates */
+	SK_EMAILID,  /* RFC 8474 §6: str = the object id */
+	SK_THREADID, /* RFC 8474 §6: no thread ids (THREADID NIL): never matches */
+};
+
+/* RFC 4731 §3.1 search-return-opts (ESEARCH) and RFC 5182 SAVE. */
+#define IMAP_SRET_MIN 0x01u
+#define IMAP_SRET_MAX 0x02u
+#define IMAP_SRET_ALL 0x04u
+#define IMAP_SRET_COUNT 0x08u
+#define IMAP_SRET_SAVE 0x10u
+
+struct imap_search_opts {
+	bool esearch;  /* RETURN (...) was given: answer with ESEARCH */
+	unsigned ret;  /* IMAP_SRET_* (RETURN () means ALL) */
+	bool uses_saved; /* the criteria reference "$" */
 };
 
 struct imap_search_key {
@@ -52,6 +72,16 @@ struct imap_search_key {
  * MR_ENOTFOUND when the CHARSET is not UTF-8 / US-ASCII (reply NO [BADCHARSET]). */
 int imap_search_parse(const struct imap_arg *args, size_t n, struct imap_search_key **key_r,
 		      const char **err_r);
+/* Same, with an optional leading "RETURN (opts)" (RFC 4731 §3.1, RFC 5182 §2.1) parsed into
+ * *o (which is always set). */
+int imap_search_parse_ex(const struct imap_arg *args, size_t n, struct imap_search_opts *o,
+			 struct imap_search_key **key_r, const char **err_r);
+/* Parse only the search criteria args[start..n) (no CHARSET / RETURN): for SORT and THREAD,
+ * whose charset comes before the criteria. */
+int imap_search_parse_keys(const struct imap_arg *args, size_t start, size_t n,
+			   struct imap_search_key **key_r, const char **err_r);
+/* True when the tree uses key kind k. */
+bool imap_search_uses(const struct imap_search_key *key, enum imap_skey k);
 void imap_search_free(struct imap_search_key **key);
 /* True when the tree uses MODSEQ (the response then carries "(MODSEQ n)"). */
 bool imap_search_uses_modseq(const struct imap_search_key *key);
@@ -66,6 +96,9 @@ struct imap_search_msg {
 	int64_t internaldate;      /* unix seconds */
 	uint64_t size;
 	uint64_t modseq;
+	int64_t savedate;                 /* unix seconds (RFC 8514) */
+	const char *emailid;              /* RFC 8474, may be NULL */
+	const struct imap_seqset *saved;  /* RFC 5182 "$" (UIDs), may be NULL = empty */
 	const uint8_t *raw;
 	size_t rawlen;
 	/* evaluator's cache (zero-initialise; release with imap_search_msg_done) */
@@ -83,6 +116,9 @@ int imap_parse_rfc5322_day(const char *s, size_t len, int64_t *days_r);
 int imap_parse_date(const char *s, size_t len, int64_t *days_r);
 /* Does the space-separated flag list contain flag (case-insensitive)? */
 bool imap_flags_has(const char *flags, const char *flag);
+/* Append in (UTF-8) case-folded for SEARCH: ASCII and Latin letters lower-cased. */
+struct buf;
+void imap_search_fold(const uint8_t *in, size_t len, struct buf *out);
 /* Case-insensitive (ASCII) substring search; needle "" always matches. */
 bool imap_memcasemem(const uint8_t *hay, size_t hlen, const char *needle, size_t nlen);
 /* Days since 1970-01-01 of a civil date (proleptic Gregorian). */

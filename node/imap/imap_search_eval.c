@@ -1,7 +1,9 @@
 /* imap_search_eval.c - evaluates a SEARCH key tree (imap_search.h) against one message
- * (RFC 3501 §6.4.4). Header keys compare a case-insensitive substring of the RFC 2047-decoded
- * field; BODY/TEXT look at the transfer-decoded text of every leaf part. The MIME tree is
- * parsed once per message, lazily, and only when a key needs the text. Runs on an actor. */
+ * (RFC 3501 §6.4.4, RFC 9051 §6.4.4.1). Header keys compare a case-folded substring of the
+ * RFC 2047-decoded field; BODY/TEXT look at the transfer-decoded text of every leaf part
+ * converted to UTF-8 (mime_decode_text). Folding covers ASCII and Latin letters. The MIME tree
+ * is parsed once per message, lazily, and only when a key needs the text. Runs on an actor. */
+#define _GNU_SOURCE /* memmem */
 #include "imap_search.h"
 #include "common/buf.h"
 #include "common/err.h"
@@ -40,6 +42,74 @@ bool imap_flags_has(const char *flags, const char *flag)
 	return false;
 }
 
+/* Lower-case one code point: ASCII, Latin-1 Supplement (U+00C0..U+00DE but U+00D7) and
+ * Latin Extended-A (U+0100..U+017F, mostly even/odd pairs). Enough for the "case folding for
+ * ASCII and Latin letters" the search promises; other scripts compare exactly. */
+static uint32_t fold_cp(uint32_t c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c + 32;
+	if (c >= 0xC0 && c <= 0xDE && c != 0xD7)
+		return c + 32;
+	if (c == 0x178) /* Y with diaeresis */
+		return 0xFF;
+	if ((c >= 0x100 && c <= 0x137) || (c >= 0x14A && c <= 0x177))
+		return c | 1;
+	if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E))
+		return (c & 1) ? c + 1 : c;
+	return c;
+}
+
+void imap_search_fold(const uint8_t *in, size_t len, struct buf *out)
+{
+	size_t i = 0;
+	while (i < len) {
+		uint8_t b = in[i];
+		uint32_t c;
+		size_t n;
+		if (b < 0x80) {
+			c = b;
+			n = 1;
+		} else if ((b & 0xE0) == 0xC0 && i + 1 < len && (in[i + 1] & 0xC0) == 0x80) {
+			c = (uint32_t)(b & 0x1F) << 6 | (in[i + 1] & 0x3F);
+			n = 2;
+		} else {
+			/* longer sequences and invalid bytes: copied as they are */
+			buf_append(out, &in[i], 1);
+			i++;
+			continue;
+		}
+		uint32_t f = fold_cp(c);
+		if (f < 0x80) {
+			uint8_t o = (uint8_t)f;
+			buf_append(out, &o, 1);
+		} else if (n == 2 && f < 0x800) {
+			uint8_t o[2] = {(uint8_t)(0xC0 | f >> 6), (uint8_t)(0x80 | (f & 0x3F))};
+			buf_append(out, o, 2);
+		} else {
+			buf_append(out, &in[i], n);
+		}
+		i += n;
+	}
+}
+
+/* Case-folded substring test (imap_search_fold on both sides). */
+static bool fold_contains(const uint8_t *hay, size_t hlen, const char *needle)
+{
+	size_t nlen = strlen(needle);
+	if (nlen == 0)
+		return true;
+	struct buf h, n;
+	buf_init(&h, 0);
+	buf_init(&n, 0);
+	imap_search_fold(hay, hlen, &h);
+	imap_search_fold((const uint8_t *)needle, nlen, &n);
+	bool r = h.len >= n.len && memmem(h.p, h.len, n.p, n.len) != NULL;
+	buf_free(&h);
+	buf_free(&n);
+	return r;
+}
+
 static struct mime_part *root_of(struct imap_search_msg *m)
 {
 	if (!m->root && m->raw)
@@ -68,7 +138,7 @@ static bool header_match(struct imap_search_msg *m, const char *field, const cha
 			buf_reset(&dec);
 			buf_append(&dec, raw.p ? raw.p : (const uint8_t *)"", raw.len);
 		}
-		found = imap_memcasemem(dec.p, dec.len, needle, strlen(needle));
+		found = fold_contains(dec.p, dec.len, needle);
 	}
 	buf_free(&raw);
 	buf_free(&dec);
@@ -89,8 +159,9 @@ static bool body_match(struct imap_search_msg *m, const char *needle)
 	while (p && !found) {
 		if (!p->first_child) {
 			buf_reset(&dec);
-			mime_decode_body(m->raw, p, &dec);
-			if (imap_memcasemem(dec.p, dec.len, needle, nlen))
+			/* RFC 3501 §6.4.4 / RFC 9051 §6.4.4.1: the decoded text, in UTF-8 */
+			mime_decode_text(m->raw, p, &dec);
+			if (nlen == 0 || fold_contains(dec.p, dec.len, needle))
 				found = true;
 		}
 		if (p->first_child) {
@@ -113,7 +184,16 @@ static bool text_match(struct imap_search_msg *m, const char *needle)
 	if (!r)
 		return false;
 	size_t end = r->hdr_end <= m->rawlen ? r->hdr_end : m->rawlen;
-	if (imap_memcasemem(m->raw, end, needle, strlen(needle)))
+	struct buf dec;
+	buf_init(&dec, DECODE_MAX);
+	/* the header block with its encoded words decoded (RFC 2047) */
+	if (mime_decode_words((const char *)m->raw, end, &dec) < 0 || dec.len == 0) {
+		buf_reset(&dec);
+		buf_append(&dec, m->raw, end);
+	}
+	bool hit = fold_contains(dec.p, dec.len, needle);
+	buf_free(&dec);
+	if (hit)
 		return true;
 	return body_match(m, needle);
 }
@@ -224,6 +304,21 @@ bool imap_search_match(const struct imap_search_key *k, struct imap_search_msg *
 		return m->size < (uint64_t)k->num;
 	case SK_MODSEQ:
 		return m->modseq >= (uint64_t)k->num;
+	case SK_SAVED:
+		return m->saved && imap_seqset_contains(m->saved, m->uid, 0);
+	case SK_SAVEDBEFORE: /* RFC 8514 §4: the date part of the save date */
+		return floor_div(m->savedate, 86400) < k->num;
+	case SK_SAVEDON:
+		return floor_div(m->savedate, 86400) == k->num;
+	case SK_SAVEDSINCE:
+		return floor_div(m->savedate, 86400) >= k->num;
+	case SK_SAVEDATESUPPORTED:
+		return true;
+	case SK_EMAILID:
+		/* FETCH shows "M" + the stored id (RFC 8474 objectids start with a letter) */
+		return m->emailid && k->str[0] == 'M' && strcmp(m->emailid, k->str + 1) == 0;
+	case SK_THREADID:
+		return false;
 	}
 	return false;
 }

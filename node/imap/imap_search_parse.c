@@ -20,6 +20,7 @@ enum argshape {
 	A_NOT,
 	A_OR,
 	A_MODSEQ,
+	A_OBJID,
 };
 
 struct skey_def {
@@ -68,6 +69,12 @@ static const struct skey_def skeys[] = {
 	{"NOT", SK_NOT, A_NOT, NULL, false, NULL},
 	{"OR", SK_OR, A_OR, NULL, false, NULL},
 	{"MODSEQ", SK_MODSEQ, A_MODSEQ, NULL, false, NULL},
+	{"SAVEDBEFORE", SK_SAVEDBEFORE, A_DATE, NULL, false, NULL},
+	{"SAVEDON", SK_SAVEDON, A_DATE, NULL, false, NULL},
+	{"SAVEDSINCE", SK_SAVEDSINCE, A_DATE, NULL, false, NULL},
+	{"SAVEDATESUPPORTED", SK_SAVEDATESUPPORTED, A_NONE, NULL, false, NULL},
+	{"EMAILID", SK_EMAILID, A_OBJID, NULL, false, NULL},
+	{"THREADID", SK_THREADID, A_OBJID, NULL, false, NULL},
 };
 
 struct sp {
@@ -155,6 +162,10 @@ static int parse_one(struct sp *p, unsigned depth, struct imap_search_key **k_r)
 		return MR_EINVAL;
 	}
 	p->i++;
+	if (a->len == 1 && a->str[0] == '$') { /* RFC 5182 §2.1 */
+		*k_r = key_new(SK_SAVED);
+		return 0;
+	}
 	if ((a->str[0] >= '0' && a->str[0] <= '9') || a->str[0] == '*') {
 		struct imap_search_key *k = key_new(SK_SEQSET);
 		*k_r = k;
@@ -216,8 +227,23 @@ static int parse_one(struct sp *p, unsigned depth, struct imap_search_key **k_r)
 		}
 		k->num = (int64_t)num;
 		return 0;
+	case A_OBJID:
+		/* RFC 8474 §4: objectid = 1*255(ALPHA / DIGIT / "_" / "-") */
+		if (!(v = take_astring(p)) || v->len == 0 || v->len > 255 ||
+		    strspn(v->str, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") !=
+			v->len) {
+			p->err = "invalid object id";
+			return MR_EINVAL;
+		}
+		k->str = xstrndup(v->str, v->len);
+		return 0;
 	case A_SET:
-		if (!(v = take_astring(p)) || v->type != IMAP_ARG_ATOM ||
+		if ((v = take_astring(p)) && v->type == IMAP_ARG_ATOM && v->len == 1 &&
+		    v->str[0] == '$') {
+			k->kind = SK_SAVED; /* "UID $": the saved set is UIDs already */
+			return 0;
+		}
+		if (!v || v->type != IMAP_ARG_ATOM ||
 		    imap_seqset_parse(v->str, v->len, &k->set) < 0) {
 			p->err = "invalid UID set";
 			return MR_EINVAL;
@@ -245,21 +271,92 @@ static int parse_one(struct sp *p, unsigned depth, struct imap_search_key **k_r)
 	return MR_EINVAL;
 }
 
-int imap_search_parse(const struct imap_arg *args, size_t n, struct imap_search_key **key_r,
-		      const char **err_r)
+static int parse_main(const struct imap_arg *args, size_t start, size_t n, bool charset,
+		      struct imap_search_key **key_r, const char **err_r);
+
+/* RFC 4731 §3.1: search-return-opts = SP "RETURN" SP "(" [search-return-opt
+ * *(SP search-return-opt)] ")"; RFC 5182 adds SAVE. Returns the index after it. */
+static int parse_return(const struct imap_arg *args, size_t n, struct imap_search_opts *o,
+			size_t *i_r, const char **err_r)
 {
-	struct sp p = {args, 0, n, 0, NULL};
-	if (n >= 2 && imap_arg_atom_is(&args[0], "CHARSET")) {
-		if (!imap_arg_is_astring(&args[1])) {
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} opts[] = {{"MIN", IMAP_SRET_MIN},
+		    {"MAX", IMAP_SRET_MAX},
+		    {"ALL", IMAP_SRET_ALL},
+		    {"COUNT", IMAP_SRET_COUNT},
+		    {"SAVE", IMAP_SRET_SAVE}};
+	if (n < 2 || args[1].type != IMAP_ARG_LIST) {
+		*err_r = "RETURN needs a list";
+		return MR_EINVAL;
+	}
+	const struct imap_arg *l = &args[1];
+	for (size_t i = 2; i < l->end; i++) {
+		unsigned bit = 0;
+		for (size_t k = 0; k < MR_ARRAY_LEN(opts); k++)
+			if (imap_arg_atom_is(&args[i], opts[k].name))
+				bit = opts[k].bit;
+		if (!bit) {
+			*err_r = "unknown RETURN option";
+			return MR_EINVAL;
+		}
+		o->ret |= bit;
+	}
+	if (o->ret == 0) /* RFC 4731 §3.1: "RETURN ()" is "RETURN (ALL)" */
+		o->ret = IMAP_SRET_ALL;
+	o->esearch = true;
+	*i_r = l->end;
+	return 0;
+}
+
+int imap_search_parse_keys(const struct imap_arg *args, size_t start, size_t n,
+			   struct imap_search_key **key_r, const char **err_r)
+{
+	return parse_main(args, start, n, false, key_r, err_r);
+}
+
+int imap_search_parse_ex(const struct imap_arg *args, size_t n, struct imap_search_opts *o,
+			 struct imap_search_key **key_r, const char **err_r)
+{
+	*o = (struct imap_search_opts){0};
+	size_t start = 0;
+	if (n >= 1 && imap_arg_atom_is(&args[0], "RETURN")) {
+		int rv = parse_return(args, n, o, &start, err_r);
+		if (rv < 0)
+			return rv;
+	}
+	int rv = parse_main(args, start, n, true, key_r, err_r);
+	if (rv == 0)
+		o->uses_saved = imap_search_uses(*key_r, SK_SAVED);
+	return rv;
+}
+
+bool imap_search_uses(const struct imap_search_key *k, enum imap_skey kind)
+{
+	for (; k; k = k->next)
+		if (k->kind == kind || imap_search_uses(k->child, kind))
+			return true;
+	return false;
+}
+
+/* Criteria from args[start..n) with an optional leading CHARSET. List end indexes are
+ * absolute in args, so the cursor moves instead of the base pointer. */
+static int parse_main(const struct imap_arg *args, size_t start, size_t n, bool charset,
+		      struct imap_search_key **key_r, const char **err_r)
+{
+	struct sp p = {args, start, n, 0, NULL};
+	if (charset && n >= start + 2 && imap_arg_atom_is(&args[start], "CHARSET")) {
+		if (!imap_arg_is_astring(&args[start + 1])) {
 			*err_r = "invalid charset";
 			return MR_EINVAL;
 		}
-		if (mr_strcasecmp(args[1].str, "UTF-8") != 0 &&
-		    mr_strcasecmp(args[1].str, "US-ASCII") != 0) {
+		if (mr_strcasecmp(args[start + 1].str, "UTF-8") != 0 &&
+		    mr_strcasecmp(args[start + 1].str, "US-ASCII") != 0) {
 			*err_r = "unsupported charset";
 			return MR_ENOTFOUND;
 		}
-		p.i = 2;
+		p.i = start + 2;
 	}
 	struct imap_search_key *root = key_new(SK_AND);
 	int rv = parse_seq(&p, 0, root);
@@ -270,6 +367,12 @@ int imap_search_parse(const struct imap_arg *args, size_t n, struct imap_search_
 	}
 	*key_r = root;
 	return 0;
+}
+
+int imap_search_parse(const struct imap_arg *args, size_t n, struct imap_search_key **key_r,
+		      const char **err_r)
+{
+	return parse_main(args, 0, n, true, key_r, err_r);
 }
 
 bool imap_search_uses_modseq(const struct imap_search_key *k)

@@ -7,6 +7,7 @@
 #include "common/err.h"
 #include "common/util.h"
 #include <stdlib.h>
+#include <string.h>
 
 static int parse_num(const char *s, size_t len, size_t *i, uint32_t *out)
 {
@@ -100,4 +101,50 @@ bool imap_seqset_valid(const char *s, size_t len)
 		return false;
 	imap_seqset_free(&set);
 	return true;
+}
+
+void imap_seqset_from_sorted(const uint32_t *v, size_t n, struct imap_seqset *out)
+{
+	out->r = NULL;
+	out->n = 0;
+	size_t cap = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (out->n && out->r[out->n - 1].hi + 1 == v[i] && v[i] != 0) {
+			out->r[out->n - 1].hi = v[i];
+			continue;
+		}
+		if (out->n && out->r[out->n - 1].hi >= v[i])
+			continue; /* duplicate or out of order: already covered */
+		if (out->n == cap) {
+			cap = cap ? cap * 2 : 8;
+			out->r = xrealloc(out->r, cap * sizeof *out->r);
+		}
+		out->r[out->n++] = (struct imap_seqrange){v[i], v[i]};
+	}
+}
+
+void imap_seqset_format(const struct imap_seqset *set, struct buf *out)
+{
+	for (size_t i = 0; i < set->n; i++) {
+		const struct imap_seqrange *r = &set->r[i];
+		buf_printf(out, "%s", i ? "," : "");
+		if (r->lo == IMAP_SEQ_STAR)
+			buf_puts(out, "*");
+		else
+			buf_printf(out, "%u", r->lo);
+		if (r->hi != r->lo) {
+			if (r->hi == IMAP_SEQ_STAR)
+				buf_puts(out, ":*");
+			else
+				buf_printf(out, ":%u", r->hi);
+		}
+	}
+}
+
+void imap_seqset_copy(struct imap_seqset *dst, const struct imap_seqset *src)
+{
+	dst->n = src->n;
+	dst->r = src->n ? xcalloc(src->n, sizeof *dst->r) : NULL;
+	if (src->n)
+		memcpy(dst->r, src->r, src->n * sizeof *dst->r);
 }

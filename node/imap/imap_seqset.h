@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include "common/buf.h"
 
 #define IMAP_SEQ_STAR UINT32_MAX /* "*" */
 #define IMAP_SEQSET_MAX_RANGES 4096
@@ -28,5 +29,14 @@ void imap_seqset_free(struct imap_seqset *set);
 bool imap_seqset_contains(const struct imap_seqset *set, uint32_t n, uint32_t star);
 /* Syntax check only: true when s looks like a sequence set (for SEARCH key dispatch). */
 bool imap_seqset_valid(const char *s, size_t len);
+
+/* Build a set of ranges from ascending values (consecutive runs merged; duplicates dropped).
+ * n == 0 gives the empty set (matches nothing; RFC 5182 "$" after a search with no result).
+ * Free with imap_seqset_free. */
+void imap_seqset_from_sorted(const uint32_t *v, size_t n, struct imap_seqset *out);
+/* Append the set in wire form ("1:3,7,9:*"); nothing for the empty set. */
+void imap_seqset_format(const struct imap_seqset *set, struct buf *out);
+/* Deep copy (free dst with imap_seqset_free). */
+void imap_seqset_copy(struct imap_seqset *dst, const struct imap_seqset *src);
 
 #endif

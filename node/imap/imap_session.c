@@ -45,11 +45,18 @@ static const struct imap_cmd_def cmd_table[] = {
 	{"EXPUNGE", imap__cmd_expunge, CMD_SELECTED},
 	{"CLOSE", imap__cmd_close, CMD_SELECTED},
 	{"UNSELECT", imap__cmd_close, CMD_SELECTED},
+	{"GETQUOTA", imap__cmd_getquota, CMD_AUTHED},
+	{"GETQUOTAROOT", imap__cmd_getquota, CMD_AUTHED},
+	{"SETQUOTA", imap__cmd_setquota, CMD_AUTHED},
+	{"SORT", imap__cmd_sort, CMD_SELECTED},
+	{"THREAD", imap__cmd_sort, CMD_SELECTED},
 };
 
 /* Commands allowed after "UID" (RFC 3501 §6.4.8). */
 /* (and RFC 4315 §2.1 UID EXPUNGE, RFC 6851 UID MOVE) */
-static const char *const uid_cmds[] = {"FETCH", "STORE", "COPY", "SEARCH", "EXPUNGE", "MOVE"};
+/* (and RFC 5256 UID SORT / UID THREAD) */
+static const char *const uid_cmds[] = {"FETCH",	  "STORE", "COPY", "SEARCH",
+				       "EXPUNGE", "MOVE",  "SORT", "THREAD"};
 
 /* ---- state machine (style.md practice 6) --------------------------------------------- */
 static const unsigned allowed_next[] = {
@@ -75,6 +82,8 @@ void imap__enter_state(struct imap_session *s, enum imap_state next)
 	}
 	log_debug(IMAP_COMPONENT, "conn=%llu %s -> %s", (unsigned long long)conn_id(s->c),
 		  imap__state_name(s->state), imap__state_name(next));
+	if (next == IMAP_S_SELECTED || s->state == IMAP_S_SELECTED)
+		imap_seqset_free(&s->saved); /* RFC 5182 §2.1: "$" is reset by (re)selection */
 	if (next != IMAP_S_SELECTED) {
 		imap__snap_free(&s->snap);
 		s->mailbox[0] = 0;
@@ -322,7 +331,7 @@ static void on_open(struct conn *c)
 	/* tighter before authentication (style.md practice 4) */
 	unsigned t = cfg->imap_idle_timeout;
 	conn_set_timeout(c, (t && t < IMAP_PREAUTH_TIMEOUT ? t : IMAP_PREAUTH_TIMEOUT) * 1000u);
-	char caps[512];
+	char caps[IMAP_CAPS_MAX];
 	imap__caps(s, caps, sizeof caps);
 	conn_printf(c, "* OK [CAPABILITY %s] mailraft IMAP ready\r\n", caps);
 	log_info(IMAP_COMPONENT, "connect conn=%llu peer=%s", (unsigned long long)conn_id(c),
@@ -346,6 +355,7 @@ void imap__session_free(struct imap_session *s)
 		s->next->prev = s->prev;
 	imap_parser_free(&s->parser);
 	imap__snap_free(&s->snap);
+	imap_seqset_free(&s->saved);
 	mr_memzero(s->line, sizeof s->line);
 	free(s);
 }

@@ -2,6 +2,7 @@
  * literal, RFC 3501 §4.3), flag lists (§2.3.2) as normalised space-separated strings,
  * date-time (§9 "date-time") and mailbox-name checks. Pure functions. */
 #include "imap_int.h"
+#include "imap_mutf7.h"
 #include "imap_search.h"
 #include "common/err.h"
 #include "common/util.h"
@@ -185,6 +186,29 @@ bool imap__mailbox_ok(const char *name, size_t len)
 			return false;
 	}
 	return true;
+}
+
+bool imap__mailbox_in(const struct imap_session *s, char *name, size_t cap)
+{
+	bool eight = false;
+	for (const char *c = name; *c; c++)
+		eight |= (unsigned char)*c >= 0x80;
+	if (s->utf8 && eight) { /* RFC 6855 §3: UTF-8 from the client, stored as modified UTF-7 */
+		char tmp[1024];
+		if (imap_utf8_to_mutf7(name, tmp, sizeof tmp) < 0 || strlen(tmp) >= cap)
+			return false;
+		memcpy(name, tmp, strlen(tmp) + 1);
+	}
+	imap__mailbox_norm(name);
+	return true;
+}
+
+void imap__put_mailbox(struct buf *out, const char *name, bool utf8)
+{
+	char tmp[2048];
+	if (utf8 && strchr(name, '&') && imap_mutf7_to_utf8(name, tmp, sizeof tmp) == 0)
+		name = tmp; /* RFC 6855 §3: names go out in UTF-8 */
+	imap__put_string(out, name, strlen(name));
 }
 
 void imap__mailbox_norm(char *name)

@@ -1,7 +1,9 @@
 /* fuzz_imap.c - libFuzzer target for the IMAP command codec: the incremental parser
  * (imap_parser.c, fed in chunks whose sizes come from the first input byte, literals accepted
  * up to the limit), and for every parsed command the sequence-set, SEARCH-key and FETCH-item
- * parsers over its arguments. Must never crash, leak or read out of bounds. */
+ * parsers over its arguments, and the extension codecs (ESEARCH return options, LIST-EXTENDED,
+ * STATUS items, CREATE USE, SORT criteria) and the string helpers (modified UTF-7, base
+ * subject, RFC 5322 dates, addresses and message ids) over every string argument. Must never crash, leak or read out of bounds. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -9,6 +11,10 @@
 #include "imap/imap_seqset.h"
 #include "imap/imap_search.h"
 #include "imap/imap_fetch.h"
+#include "imap/imap_list.h"
+#include "imap/imap_sort.h"
+#include "imap/imap_mutf7.h"
+#include <stdlib.h>
 
 static void exercise(struct imap_parser *p)
 {
@@ -22,6 +28,29 @@ static void exercise(struct imap_parser *p)
 				imap_seqset_free(&set);
 			}
 		}
+		if (a[i].type != IMAP_ARG_LIST && !memchr(a[i].str, 0, a[i].len)) {
+			char out[512];
+			(void)imap_mutf7_to_utf8(a[i].str, out, sizeof out);
+			(void)imap_utf8_to_mutf7(a[i].str, out, sizeof out);
+			struct buf b;
+			buf_init(&b, 0);
+			(void)imap_base_subject(a[i].str, a[i].len, &b);
+			imap_first_mailbox(a[i].str, a[i].len, &b);
+			buf_free(&b);
+			int64_t t;
+			(void)imap_parse_rfc5322_time(a[i].str, a[i].len, &t);
+			char **ids;
+			size_t nid = imap_msgids(a[i].str, a[i].len, &ids, 64);
+			for (size_t k = 0; k < nid; k++)
+				free(ids[k]);
+			free(ids);
+		}
+		unsigned items;
+		(void)imap_status_items_parse(a, i, &items);
+		const char *use;
+		(void)imap_create_params_parse(a, i, &use);
+		struct imap_sort_crit sc;
+		(void)imap_sort_parse(a, i, &sc);
 		struct imap_fetch f;
 		const char *err;
 		if (imap_fetch_parse(a, i, i & 1, &f, &err) == 0) {
@@ -30,6 +59,17 @@ static void exercise(struct imap_parser *p)
 			imap_fetch_free(&f);
 		}
 	}
+	struct imap_list_opts lo;
+	const char *lerr;
+	(void)imap_list_parse(a, n, &lo, &lerr);
+	imap_list_opts_free(&lo);
+	struct imap_search_opts so;
+	struct imap_search_key *sk = NULL;
+	const char *serr;
+	if (imap_search_parse_ex(a, n, &so, &sk, &serr) == 0)
+		imap_search_free(&sk);
+	if (n > 2 && imap_search_parse_keys(a, 2, n, &sk, &serr) == 0)
+		imap_search_free(&sk);
 	struct imap_search_key *k = NULL;
 	const char *err = NULL;
 	if (imap_search_parse(a, n, &k, &err) == 0) {
