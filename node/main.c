@@ -173,34 +173,86 @@ static void raise_fd_limit(void)
 	}
 }
 
+/* Command-line options: one table, one loop. A handler returns -1 to go on, or an exit code. */
+struct cli {
+	const char *config_path;
+	bool check_only;
+};
+
+struct cli_opt {
+	const char *name;
+	bool takes_arg;
+	int (*fn)(struct cli *cli, const char *arg);
+};
+
+static int opt_config(struct cli *cli, const char *arg)
+{
+	cli->config_path = arg;
+	return -1;
+}
+
+static int opt_check(struct cli *cli, const char *arg)
+{
+	(void)arg;
+	cli->check_only = true;
+	return -1;
+}
+
+static int opt_version(struct cli *cli, const char *arg)
+{
+	(void)cli;
+	(void)arg;
+	printf("mailraftd %s\n", MR_VERSION);
+	return 0;
+}
+
+static int opt_help(struct cli *cli, const char *arg)
+{
+	(void)cli;
+	(void)arg;
+	fprintf(stdout, "usage: mailraftd [--config FILE] [--check-config] [--version] [--help]\n\n"
+			"Runs one mailraft node: SMTP MX, IMAP, POP3 and the admin socket for "
+			"mailraftctl.\nEvery key may be set in FILE as 'key = value' or in the "
+			"environment as\nMAILRAFT_<KEY>. Keys and defaults:\n\n");
+	struct config d;
+	config_defaults(&d);
+	config_dump(&d, print_line, stdout);
+	return 0;
+}
+
+static const struct cli_opt cli_opts[] = {
+	{"--config", true, opt_config},   {"--check-config", false, opt_check},
+	{"--version", false, opt_version}, {"--help", false, opt_help},
+	{"-h", false, opt_help},
+};
+
+/* Returns -1 to run, or the exit code. */
+static int parse_args(int argc, char **argv, struct cli *cli)
+{
+	for (int i = 1; i < argc; i++) {
+		const struct cli_opt *o = NULL;
+		for (size_t k = 0; k < MR_ARRAY_LEN(cli_opts) && !o; k++)
+			if (strcmp(argv[i], cli_opts[k].name) == 0)
+				o = &cli_opts[k];
+		if (!o || (o->takes_arg && i + 1 >= argc)) {
+			usage(stderr);
+			return 64; /* EX_USAGE */
+		}
+		int rc = o->fn(cli, o->takes_arg ? argv[++i] : NULL);
+		if (rc >= 0)
+			return rc;
+	}
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
-	const char *config_path = NULL;
-	bool check_only = false;
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
-			config_path = argv[++i];
-		} else if (strcmp(argv[i], "--version") == 0) {
-			printf("mailraftd %s\n", MR_VERSION);
-			return 0;
-		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			fprintf(stdout,
-				"usage: mailraftd [--config FILE] [--check-config] [--version] "
-				"[--help]\n\nRuns one mailraft node: SMTP MX, IMAP, POP3 and the "
-				"admin socket for mailraftctl.\nEvery key may be set in FILE as "
-				"'key = value' or in the environment as\nMAILRAFT_<KEY>. Keys and "
-				"defaults:\n\n");
-			struct config d;
-			config_defaults(&d);
-			config_dump(&d, print_line, stdout);
-			return 0;
-		} else if (strcmp(argv[i], "--check-config") == 0) {
-			check_only = true;
-		} else {
-			usage(stderr);
-			return 64;
-		}
-	}
+	struct cli cli = {0};
+	int rc = parse_args(argc, argv, &cli);
+	if (rc >= 0)
+		return rc;
+	const char *config_path = cli.config_path;
+	bool check_only = cli.check_only;
 	char err[1024];
 	if (config_load(&cfg, config_path, err, sizeof err) != 0) {
 		fprintf(stderr, "mailraftd: %s\n", err);
@@ -265,7 +317,7 @@ int main(int argc, char **argv)
 
 	uv_run(loop, UV_RUN_DEFAULT);
 	tls_fini();
-	int rc = uv_loop_close(loop);
+	rc = uv_loop_close(loop);
 	if (rc != 0)
 		log_warn("node", "loop closed with live handles: %s", uv_strerror(rc));
 	log_info("node", "stopped");
