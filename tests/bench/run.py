@@ -9,6 +9,12 @@ usage: tests/bench/run.py [--tiny] [--bin-dir BUILD_DIR] [--json-out FILE] [--on
                  IMAPS+SELECT+IDLE, one fresh daemon each) and measures its VmRSS
                  before/after -> KiB per connection; the same against Dovecot (PSS
                  summed over its processes), ratio mailraft/dovecot.
+  imap_load    : our IMAP load generator (imapload.py), P processes running a fixed mix
+                 (SELECT, FETCH 1:* FLAGS, FETCH bodies, STORE, APPEND, EXPUNGE, IDLE)
+                 against mailraft and Dovecot in alternating windows: ops/s, p99 latency,
+                 ratios mailraft/dovecot.
+  imap_idle    : N concurrent sessions in IDLE on one mailraftd (several client
+                 processes): resident memory per session against the 32 KiB target.
 --tiny runs every benchmark once at a tiny size so the test suite can check they still
 run; the exit status is non-zero if any mailraft benchmark could not run or produced no
 figure. A missing Dovecot is reported and its reference skipped. Loopback only, every
@@ -29,6 +35,7 @@ import time
 sys.dont_write_bytecode = True   # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from servers import BenchError, Dovecot, Mailraft, dovecot_missing  # noqa: E402
+from imapbench import IDLE_TARGET_KIB, bench_imap_idle, bench_imap_load  # noqa: E402
 from workloads import (IdleImap, imap_message_count, pss_tree_kib, rss_kib,  # noqa: E402
 	settle, smtp_source, smtp_source_path)
 
@@ -38,12 +45,18 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 SIZES = {
 	"full": {"messages": 2000, "sessions": 8, "size": 10240, "warmup": 100, "rounds": 3,
 		"connections": 1000, "dovecot_connections": 200, "users": 10,
-		"smtp_timeout": 300.0, "open_timeout": 180.0},
+		"smtp_timeout": 300.0, "open_timeout": 180.0,
+		"load_procs": 8, "load_seconds": 5.0, "load_rounds": 4, "load_messages": 100,
+		"load_warmup": 2.0, "idle_connections": 10000, "idle_users": 100, "idle_timeout": 240.0,
+		"idle_variants": ("imap", "imaps")},
 	"tiny": {"messages": 10, "sessions": 2, "size": 10240, "warmup": 2, "rounds": 1,
 		"connections": 20, "dovecot_connections": 5, "users": 2,
-		"smtp_timeout": 60.0, "open_timeout": 60.0},
+		"smtp_timeout": 60.0, "open_timeout": 60.0,
+		"load_procs": 2, "load_seconds": 2.0, "load_rounds": 1, "load_messages": 10,
+		"load_warmup": 0, "idle_connections": 50, "idle_users": 5, "idle_timeout": 60.0,
+		"idle_variants": ("imap",)},
 }
-BENCHES = ("smtp_ingest", "imap_memory")
+BENCHES = ("smtp_ingest", "imap_memory", "imap_load", "imap_idle")
 
 
 def log(msg):
@@ -338,6 +351,10 @@ def mailraft_figures(bench, res):
 	"""(name, value) of every mailraft figure of a benchmark result (None = missing)."""
 	if bench == "smtp_ingest":
 		return [("smtp_ingest", res.get("mailraft", {}).get("msg_per_s"))]
+	if bench == "imap_load":
+		return [("imap_load", res.get("mailraft", {}).get("ops_per_s"))]
+	if bench == "imap_idle":
+		return [("imap_idle", res.get("mailraft", {}).get("kib_per_conn"))]
 	return [("imap_memory." + k, res.get(k, {}).get("mailraft", {}).get("kib_per_conn"))
 		for k in VARIANTS]
 
@@ -368,6 +385,7 @@ def print_table(mode, env, results):
 			rows.append(("Idle %s KiB/conn, PSS (%d vs %d conns) [lower=better]" % (label,
 				p.get("connections", 0), p.get("dovecot_connections", 0)),
 				mr.get("pss_kib_per_conn"), dc.get("pss_kib_per_conn"), r.get("ratio")))
+	rows += imap_rows(results)
 	w = max([len(r[0]) for r in rows] + [20])
 	print()
 	print("mailraft benchmarks (%s run): %s CPUs, Linux %s, mailraft %s, %s" % (mode, env["cpus"],
@@ -387,6 +405,12 @@ def print_table(mode, env, results):
 			if len(r.get("samples", [])) > 1:
 				notes.append("%s %s: rounds (msg/s): %s" % (bench, side,
 					", ".join("%.1f" % x for x in r["samples"])))
+			if len(r.get("window_ops_per_s", [])) > 1:
+				notes.append("%s %s: windows (ops/s): %s" % (bench, side,
+					", ".join("%.1f" % x for x in r["window_ops_per_s"])))
+			if "target_met" in r:
+				notes.append("%s %s: %.1f KiB per idle session: target < %.0f KiB %s" % (bench,
+					side, r["kib_per_conn"], IDLE_TARGET_KIB, "met" if r["target_met"] else "NOT met"))
 			for key in ("verified", "note", "refused"):
 				if key in r and r[key]:
 					notes.append("%s %s: %s: %s" % (bench, side, key, r[key]))
@@ -395,6 +419,37 @@ def print_table(mode, env, results):
 		for n in notes:
 			print("  " + n.replace("\n", "\n      "))
 	print()
+
+
+def imap_rows(results):
+	"""Table rows of imap_load and imap_idle."""
+	rows = []
+	load = results.get("imap_load")
+	if load:
+		p = load.get("params", {})
+		mr, dc = load.get("mailraft", {}), load.get("dovecot", {})
+		rows.append(("IMAP load ops/s (%d clients, %d x %.0f s, mix) [higher=better]" % (
+			p.get("processes", 0), p.get("windows_per_server", 0), p.get("seconds_per_window", 0)),
+			mr.get("ops_per_s"), dc.get("ops_per_s"), load.get("ratio")))
+		rows.append(("IMAP load p99 latency ms, all commands [lower=better]",
+			mr.get("p99_ms"), dc.get("p99_ms"), load.get("p99_ratio")))
+		us = [None if x is None else x * 1000.0 for x in (mr.get("server_cpu_ms_per_op"),
+			dc.get("server_cpu_ms_per_op"))]
+		rows.append(("IMAP load server CPU us/command [lower=better]", us[0], us[1],
+			load.get("cpu_ratio")))
+		for op in ("select", "flags", "bodies", "store", "append", "expunge", "idle"):
+			a = mr.get("per_op", {}).get(op, {}).get("p99_ms")
+			b = dc.get("per_op", {}).get(op, {}).get("p99_ms")
+			rows.append(("  p99 ms %s" % op, a, b, ratio(a, b)))
+	idle = results.get("imap_idle")
+	if idle:
+		p = idle.get("params", {})
+		for label, r in (("IMAP", idle.get("mailraft")), ("IMAPS", idle.get("imaps", {}).get("mailraft"))):
+			if r is not None:
+				rows.append(("Idle %s+SELECT+IDLE KiB/conn, RSS (%d conns, %d accounts; target < %.0f)"
+					" [lower=better]" % (label, p.get("connections", 0), p.get("accounts", 0),
+					IDLE_TARGET_KIB), r.get("kib_per_conn"), None, None))
+	return rows
 
 
 def iter_sides(res):
@@ -420,8 +475,10 @@ def parse_args():
 	ap.add_argument("--persistent", action="store_true",
 		help="smtp-source -d: many messages per connection (default: one per connection)")
 	ap.add_argument("--keep", action="store_true", help="keep the temp dir (configs, logs, data)")
-	for k in ("messages", "sessions", "size", "rounds", "connections", "dovecot-connections"):
+	for k in ("messages", "sessions", "size", "rounds", "connections", "dovecot-connections",
+			"load-procs", "load-rounds", "idle-connections", "idle-users"):
 		ap.add_argument("--" + k, type=int, help="override the %s of the chosen mode" % k)
+	ap.add_argument("--load-seconds", type=float, help="override the imap_load window length")
 	a = ap.parse_args()
 	a.bin_dir = os.path.abspath(a.bin_dir)
 	a.only = [b.strip() for b in a.only.split(",")] if a.only else list(BENCHES)
@@ -435,7 +492,10 @@ def main():
 	a = parse_args()
 	mode = "tiny" if a.tiny else "full"
 	sz = dict(SIZES[mode])
-	for k in ("messages", "sessions", "size", "rounds", "connections", "dovecot_connections"):
+	if a.load_seconds is not None:
+		sz["load_seconds"] = a.load_seconds
+	for k in ("messages", "sessions", "size", "rounds", "connections", "dovecot_connections",
+			"load_procs", "load_rounds", "idle_connections", "idle_users"):
 		if getattr(a, k) is not None:
 			sz[k] = getattr(a, k)
 	signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -449,7 +509,8 @@ def main():
 	t0 = time.monotonic()
 	try:
 		for bench in a.only:
-			fn = {"smtp_ingest": bench_smtp_ingest, "imap_memory": bench_imap_memory}[bench]
+			fn = {"smtp_ingest": bench_smtp_ingest, "imap_memory": bench_imap_memory,
+				"imap_load": bench_imap_load, "imap_idle": bench_imap_idle}[bench]
 			try:
 				results[bench] = fn(a, sz, workdir, dc_skip)
 			except BenchError as e:

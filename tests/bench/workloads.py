@@ -3,7 +3,8 @@
 smtp_source(): Postfix's smtp-source (SMTP or LMTP) timed by wall clock around the run.
 IdleImap: opens N IMAP/IMAPS connections (greeting, optional TLS, LOGIN) and keeps them idle.
 rss_kib()/pss_tree_kib(): memory of a daemon (VmRSS of one PID, or PSS summed over a
-process tree for multi-process servers such as Dovecot). imap_message_count(): checks
+process tree for multi-process servers such as Dovecot); cpu_tree_seconds(): CPU time of
+a daemon's process tree. imap_message_count(): checks
 that the ingested messages really are in the mailbox. All network I/O is on 127.0.0.1
 with timeouts."""
 import imaplib
@@ -113,6 +114,21 @@ def pss_tree_kib(root):
 	return total, procs
 
 
+def cpu_tree_seconds(root):
+	"""CPU seconds (user + system, own + reaped children) summed over root's process tree:
+	a dying child's time moves to its parent's cutime/cstime, so the sum only grows."""
+	tick = os.sysconf("SC_CLK_TCK")
+	total = 0
+	for pid in _tree(root):
+		try:
+			with open("/proc/%d/stat" % pid) as f:
+				fields = f.read().rsplit(")", 1)[1].split()
+		except OSError:
+			continue
+		total += sum(int(x) for x in fields[11:15])   # utime stime cutime cstime
+	return total / float(tick)
+
+
 def settle(measure, secs=3.0, step=0.25):
 	"""Sample measure() until two consecutive samples agree within 1% (bounded)."""
 	prev = measure()
@@ -154,16 +170,23 @@ class _Conn:
 
 	def alive(self):
 		"""True unless the server closed the connection (only used after measuring)."""
+		got = b""
 		try:
-			r, _, _ = select.select([self.sock], [], [], 0)
-			if not r:
+			p = select.poll()   # not select(): descriptors may be above FD_SETSIZE
+			p.register(self.sock.fileno(), select.POLLIN)
+			if not p.poll(0):
 				return True
 			self.sock.setblocking(False)
-			return self.sock.recv(1) != b""
-		except ssl.SSLWantReadError:
+			for _ in range(64):   # drain: an untagged BYE (RFC 9051 §7.1.5) means closing
+				d = self.sock.recv(4096)
+				if not d:
+					return False
+				got = (got + d)[-4096:]
+				if b"* BYE" in got.upper():
+					return False
 			return True
-		except (BlockingIOError, InterruptedError):
-			return True
+		except (ssl.SSLWantReadError, BlockingIOError, InterruptedError):
+			return b"* BYE" not in got.upper()
 		except OSError:
 			return False
 
