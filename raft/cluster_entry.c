@@ -72,9 +72,11 @@ static const char *check_set(enum cl_entry_type type, const struct cl_frames *s)
 			return "create_db needs a key file";
 		if (s->shrink)
 			return "shrink outside frames";
+		if (s->has_base)
+			return "base index outside frames";
 		break;
 	case CL_ENTRY_DELETE_DB:
-		if (s->n != 0 || s->db_size != 0 || has_key || s->shrink)
+		if (s->n != 0 || s->db_size != 0 || has_key || s->shrink || s->has_base)
 			return "delete_db carries data";
 		break;
 	default:
@@ -169,8 +171,16 @@ int cl_entry_encode(const struct cl_entry *e, struct raft_buffer *buf_r)
 		f->has_key_file = s->key_file != NULL;
 		f->key_file.data = (uint8_t *)s->key_file;
 		f->key_file.len = s->key_file_len;
+		f->has_base_index = s->has_base;
+		f->base_index = s->base_index;
 	}
+	/* Pad to a multiple of 8 bytes (entry.proto "pad"): field 6 costs 2 bytes + the pad. */
+	static const uint8_t zeros[8];
 	size_t len = mr__entry__get_packed_size(&m);
+	m.has_pad = 1;
+	m.pad.data = (uint8_t *)zeros;
+	m.pad.len = (8 - (len + 2) % 8) % 8;
+	len = mr__entry__get_packed_size(&m);
 	buf_r->base = raft_malloc(len ? len : 1);
 	if (!buf_r->base)
 		abort(); /* OOM policy: style practice 9 */
@@ -216,6 +226,8 @@ static const char *take_set(Mr__EntryFrames *f, struct cl_frames *s, const uint8
 	s->n = (uint32_t)f->n_pages;
 	s->db_size = f->db_size;
 	s->shrink = f->has_shrink && f->shrink;
+	s->has_base = f->has_base_index;
+	s->base_index = f->has_base_index ? f->base_index : 0;
 	s->pgno = f->pgno;
 	if (s->n) {
 		const uint8_t **pages = xcalloc(s->n, sizeof(*pages));
@@ -260,6 +272,10 @@ int cl_entry_decode(const void *data, size_t len, struct cl_entry *e_r)
 	}
 	if (m->n_sets > CL_ENTRY_MAX_SETS) {
 		why = "too many frame sets";
+		goto bad_free;
+	}
+	if (m->has_pad && m->pad.len > 7) {
+		why = "bad padding";
 		goto bad_free;
 	}
 	switch (m->type) {

@@ -42,6 +42,8 @@ struct cl_frames {
 	const uint8_t *const *pages; /* n pointers to CL_PAGE_SIZE bytes each */
 	const uint8_t *key_file;     /* CREATE_DB: wrapped key bytes, else NULL */
 	size_t key_file_len;
+	bool has_base;       /* FRAMES: apply only if the database's applied index == base_index */
+	uint64_t base_index; /* (else the entry is rejected as a conflict: cluster_engine.h) */
 };
 
 struct cl_entry {
@@ -58,7 +60,8 @@ bool cl_dbname_valid(const char *name, size_t len);
 /* Check e against the rules decode enforces (MR_EINVAL with a log line when not). */
 int cl_entry_check(const struct cl_entry *e);
 
-/* Encode e into buf_r->base (raft_malloc'd, buf_r->len bytes): hand it to raft_apply() or
+/* Encode e into buf_r->base (raft_malloc'd, buf_r->len bytes, always a multiple of 8: libraft's
+ * raft_uv log needs 8-byte aligned entry lengths to reload its segments): hand it to raft_apply() or
  * release it with raft_free(). MR_EINVAL if e breaks a rule (nothing allocated then). */
 int cl_entry_encode(const struct cl_entry *e, struct raft_buffer *buf_r);
 

@@ -114,6 +114,13 @@ static int apply_frames(struct cl_fsm *fsm, uint64_t index, const struct cl_entr
 	}
 	if (!any)
 		return CL_APPLY_SKIPPED;
+	/* Optimistic replication (cluster_engine.h): a set built on another state than the
+	 * database's applied index loses; the whole entry is rejected on every node alike. */
+	for (unsigned i = 0; i < e->n_sets; i++) {
+		if (e->sets[i].has_base && recs[i]->applied < index &&
+		    recs[i]->applied != e->sets[i].base_index)
+			return CL_APPLY_REJECTED;
+	}
 	for (unsigned i = 0; i < e->n_sets; i++) {
 		if (recs[i]->applied >= index)
 			continue; /* this copy was fetched at a later index */

@@ -48,7 +48,9 @@ enum cl_apply_result {
 	CL_APPLY_OK = 0,        /* applied now */
 	CL_APPLY_DUPLICATE = 1, /* token already applied: nothing done, the operation succeeded */
 	CL_APPLY_SKIPPED = 2,   /* index already applied (replay after restart): nothing done */
-	CL_APPLY_REJECTED = 3,  /* bad data in the log (unknown/existing database, malformed) */
+	CL_APPLY_REJECTED = 3,  /* bad data in the log (unknown/existing database, malformed), or a
+	                         * FRAMES set whose base_index is not the database's applied index
+	                         * (an optimistic-replication conflict: cluster_engine.h) */
 };
 
 /* Called after each entry for each of its databases (db NULL and token 0 for a NOOP, an

@@ -10,8 +10,11 @@
 #include "common/err.h"
 #include "common/log.h"
 #include <string.h>
+#include <errno.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+#include "storage/repl.h"
 
 /* Upper bound for cfg->actors: more threads than this only adds contention on 2-core nodes. */
 #define STORE_ACTORS_MAX 64
@@ -43,35 +46,78 @@ static void actor_forget(struct actor *a, size_t i)
 	a->dbs[a->ndbs] = NULL;
 }
 
-static int actor_get_db(struct actor *a, const char *dbname, int flags, struct store_db **db_r)
+int store__actor_get_db(struct actor *a, const char *dbname, int flags, struct store_db **db_r)
 {
 	a->tick++;
 	for (size_t i = 0; i < a->ndbs; i++) {
 		if (strcmp(a->dbs[i]->name, dbname) == 0) {
-			a->dbs[i]->last_use = a->tick;
-			*db_r = a->dbs[i];
+			struct store_db *db = a->dbs[i];
+			db->last_use = a->tick;
+			/* Opened before the replicator was installed (store_open's directory). */
+			if (a->st->repl && !db->in_tx && !repl_enabled(db)) {
+				int rv = repl_enable(db);
+				if (rv != 0)
+					return rv;
+			}
+			*db_r = db;
 			return 0;
 		}
 	}
 	if (a->ndbs == STORE_ACTOR_MAX_OPEN) {
-		size_t lru = 0;
-		for (size_t i = 1; i < a->ndbs; i++)
-			if (a->dbs[i]->last_use < a->dbs[lru]->last_use)
+		/* Never evict a database a job is running on (it may wait for a replicated
+		 * commit while this open serves a replication request). */
+		size_t lru = a->ndbs;
+		for (size_t i = 0; i < a->ndbs; i++)
+			if (!a->dbs[i]->in_job &&
+			    (lru == a->ndbs || a->dbs[i]->last_use < a->dbs[lru]->last_use))
 				lru = i;
+		if (lru == a->ndbs)
+			return MR_EBUSY;
 		actor_forget(a, lru);
 	}
+	int rv;
+	if (a->st->repl && (flags & STORE_CREATE) && !store_exists(a->st, dbname)) {
+		/* Replicated creation: the database appears through the log (CREATE_DB). */
+		if ((rv = store__repl_create(a, dbname)) != 0)
+			return rv;
+		flags &= ~STORE_CREATE;
+	}
 	struct store_db *db = NULL;
-	int rv = store__db_open(a->st, dbname, flags, &db);
+	rv = store__db_open(a->st, dbname, flags, &db);
 	if (rv != 0)
 		return rv;
+	if (a->st->repl && (rv = repl_enable(db)) != 0) {
+		log_error(STORE_COMPONENT, "capture mode failed db=%s err=%s", dbname,
+		          mr_strerror(rv));
+		store__db_close(&db);
+		return rv;
+	}
 	db->last_use = a->tick;
 	a->dbs[a->ndbs++] = db;
 	*db_r = db;
 	return 0;
 }
 
+void store__actor_close_db(struct actor *a, const char *dbname)
+{
+	for (size_t i = 0; i < a->ndbs; i++) {
+		if (strcmp(a->dbs[i]->name, dbname) == 0) {
+			if (!a->dbs[i]->in_job)
+				actor_forget(a, i);
+			return;
+		}
+	}
+}
+
+struct actor *store__actor_of(struct store *st, const char *dbname)
+{
+	return actor_for(st, dbname);
+}
+
 static int do_drop(struct actor *a, const char *dbname)
 {
+	if (a->st->repl)
+		return store__repl_drop(a, dbname); /* a DELETE_DB entry removes it everywhere */
 	for (size_t i = 0; i < a->ndbs; i++) {
 		if (strcmp(a->dbs[i]->name, dbname) == 0) {
 			actor_forget(a, i);
@@ -97,25 +143,59 @@ static int do_drop(struct actor *a, const char *dbname)
 	return rv;
 }
 
+static void job_cleanup(struct store_db *db)
+{
+	if (db->in_tx) {
+		log_warn(STORE_COMPONENT, "job left a transaction open db=%s", db->name);
+		store_tx_rollback(db);
+	}
+	/* No cached statement may keep a read snapshot past its job. */
+	for (size_t i = 0; i < db->nstmts; i++)
+		sqlite3_reset(db->stmts[i].stmt);
+}
+
+/* Run a job's function; with a replicator, re-run it after a conflict or an unknown outcome
+ * (bounded, with a short random back-off during which replication requests still run). */
+static int run_fn(struct actor *a, struct job *j, struct store_db *db)
+{
+	int rv;
+	db->n_unknown = 0;
+	for (unsigned attempt = 0;; attempt++) {
+		db->in_job = true;
+		rv = j->fn(db, j->arg);
+		job_cleanup(db);
+		db->in_job = false;
+		if (!a->st->repl || (rv != STORE_ECONFLICT && rv != STORE_EUNKNOWN))
+			break;
+		if (store__repl_unknown_applied(a, db)) {
+			rv = 0; /* an earlier attempt's entry did commit */
+			break;
+		}
+		if (attempt + 1 >= STORE_REPL_RETRIES)
+			break;
+		struct store_waiter w = {.rv = 1};
+		unsigned ms = 1 + randombytes_uniform(attempt < 8 ? 2u + attempt * 2u : 20u);
+		(void)store__actor_wait(a, &w, (int)ms);
+		if (store__repl_unknown_applied(a, db)) {
+			rv = 0;
+			break;
+		}
+	}
+	return rv;
+}
+
 static void run_job(struct actor *a, struct job *j)
 {
 	int rv;
 	if (j->kind == JOB_DROP) {
 		rv = do_drop(a, j->dbname);
+	} else if (j->kind == JOB_REPL) {
+		rv = store__repl_run(a, j);
 	} else {
 		struct store_db *db = NULL;
-		rv = actor_get_db(a, j->dbname, j->flags, &db);
-		if (rv == 0) {
-			rv = j->fn(db, j->arg);
-			if (db->in_tx) {
-				log_warn(STORE_COMPONENT, "job left a transaction open db=%s",
-				         db->name);
-				store_tx_rollback(db);
-			}
-			/* No cached statement may keep a read snapshot past its job. */
-			for (size_t i = 0; i < db->nstmts; i++)
-				sqlite3_reset(db->stmts[i].stmt);
-		}
+		rv = store__actor_get_db(a, j->dbname, j->flags, &db);
+		if (rv == 0)
+			rv = run_fn(a, j, db);
 	}
 	if (j->sync) {
 		pthread_mutex_lock(&j->sync->mu);
@@ -126,6 +206,69 @@ static void run_job(struct actor *a, struct job *j)
 	} else if (j->done) {
 		store__post(a->st, j->done, j->arg, rv, NULL);
 	}
+}
+
+static bool take_repl_peek(struct actor *a)
+{
+	for (struct job *j = a->head; j; j = j->next)
+		if (j->kind == JOB_REPL)
+			return true;
+	return false;
+}
+
+/* Unlink the first JOB_REPL request of the queue (caller holds a->mu). */
+static struct job *take_repl(struct actor *a)
+{
+	struct job *prev = NULL;
+	for (struct job *j = a->head; j; prev = j, j = j->next) {
+		if (j->kind != JOB_REPL)
+			continue;
+		if (prev)
+			prev->next = j->next;
+		else
+			a->head = j->next;
+		if (a->tail == j)
+			a->tail = prev;
+		j->next = NULL;
+		return j;
+	}
+	return NULL;
+}
+
+int store__actor_wait(struct actor *a, struct store_waiter *w, int timeout_ms)
+{
+	struct timespec dl;
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += timeout_ms / 1000;
+	dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (dl.tv_nsec >= 1000000000L) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000L;
+	}
+	struct store_waiter *saved = a->waiter;
+	a->waiter = w;
+	pthread_mutex_lock(&a->mu);
+	int rv = 0;
+	while (w->rv == 1) {
+		struct job *j = take_repl(a);
+		if (j) {
+			pthread_mutex_unlock(&a->mu);
+			run_job(a, j);
+			free(j);
+			pthread_mutex_lock(&a->mu);
+			continue;
+		}
+		if (pthread_cond_timedwait(&a->cond, &a->mu, &dl) == ETIMEDOUT && w->rv == 1 &&
+		    !take_repl_peek(a)) {
+			rv = STORE_EUNKNOWN;
+			break;
+		}
+	}
+	if (rv == 0)
+		rv = w->rv;
+	pthread_mutex_unlock(&a->mu);
+	a->waiter = saved;
+	return rv;
 }
 
 static void *actor_main(void *arg)
@@ -149,6 +292,7 @@ static void *actor_main(void *arg)
 	}
 	while (a->ndbs > 0)
 		actor_forget(a, a->ndbs - 1);
+	store__repl_actor_free(a);
 	return NULL;
 }
 
@@ -213,11 +357,22 @@ static int enqueue(struct store *st, struct job *j)
 		pthread_mutex_unlock(&a->mu);
 		return MR_ECLOSED;
 	}
-	if (a->tail)
+	if (j->kind == JOB_REPL) {
+		/* Replication requests overtake queued jobs (after other such requests). */
+		struct job **pp = &a->head;
+		while (*pp && (*pp)->kind == JOB_REPL)
+			pp = &(*pp)->next;
+		j->next = *pp;
+		*pp = j;
+		if (!j->next)
+			a->tail = j;
+	} else if (a->tail) {
 		a->tail->next = j;
-	else
+		a->tail = j;
+	} else {
 		a->head = j;
-	a->tail = j;
+		a->tail = j;
+	}
 	pthread_cond_signal(&a->cond);
 	pthread_mutex_unlock(&a->mu);
 	return 0;
@@ -280,6 +435,15 @@ int store_run(struct store *st, const char *dbname, int flags, store_job_fn fn, 
 	j->flags = flags;
 	j->fn = fn;
 	j->arg = arg;
+	return run_sync(st, j);
+}
+
+int store__repl_submit(struct store *st, const char *dbname, struct repl_req *req)
+{
+	struct job *j = xcalloc(1, sizeof *j);
+	j->kind = JOB_REPL;
+	snprintf(j->dbname, sizeof j->dbname, "%s", dbname);
+	j->req = req;
 	return run_sync(st, j);
 }
 

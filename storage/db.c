@@ -234,6 +234,8 @@ int store_tx_commit(struct store_db *db)
 {
 	if (!db->in_tx)
 		return MR_EINVAL;
+	if (db->st->repl)
+		return store__repl_commit(db); /* replicate.c: returns once the log decided */
 	int rv = store_exec(db, "COMMIT");
 	if (rv != 0) {
 		store_tx_rollback(db);

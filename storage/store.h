@@ -184,4 +184,74 @@ int mbox_append(struct store_db *db, const char *folder, const char *flags, int6
 		const uint8_t *raw, size_t len, const char *envelope, const char *bodystructure,
 		uint32_t *uid_r);
 
+/* ---- replication hook (issue 3; off unless store_set_replicator is called) ---------------
+ * With a replicator installed, every database the store opens is switched into WAL capture
+ * (storage/repl.h) and store_tx_commit() no longer makes a write transaction durable by itself:
+ * it polls the transaction's pages, hands them to the replicator's propose() together with the
+ * database's BASE index (the replicated log index the transaction was built on) and a fresh
+ * random client token, and blocks the actor until the outcome:
+ *   - store_repl_apply() for that database with the same token (the entry committed and is
+ *     being applied on this node): the pending frames are promoted, commit returns 0;
+ *   - store_repl_apply() for that database with another token, or store_ticket_done() with
+ *     STORE_ECONFLICT (the entry was rejected: another transaction won the base index): the
+ *     transaction is aborted and commit returns STORE_ECONFLICT;
+ *   - store_ticket_done() with another error (not leader, outcome unknown, closed) or no
+ *     outcome within STORE_REPL_TIMEOUT_MS: aborted, that error (or STORE_EUNKNOWN).
+ * While it waits the actor keeps running store_repl_* requests (never other jobs), so the
+ * thread applying the log may block on them. A job (store_submit/store_run) whose function
+ * returns STORE_ECONFLICT or STORE_EUNKNOWN is re-run up to STORE_REPL_RETRIES times on the
+ * state it has caught up with; after an unknown outcome it stops re-running (and succeeds) once
+ * one of its earlier tokens shows up as applied. Job functions must therefore be re-runnable
+ * (they are: every mailbox/directory job is a function of (db, arg)). The commit hook fires
+ * after a promote and after every store_repl_apply/store_repl_note on every node. */
+#define STORE_ECONFLICT (-65) /* conflict: built on a stale state, re-run the job */
+#define STORE_EUNKNOWN (-64)  /* outcome unknown (same value as raft/cluster_node.h CL_EUNKNOWN) */
+#define STORE_REPL_RETRIES 200
+#define STORE_REPL_TIMEOUT_MS 15000
+
+struct repl_tx;
+struct store_ticket; /* one proposal's completion handle (refcounted, thread-safe) */
+
+struct store_replicator {
+	/* Propose one captured transaction of db (on the actor thread; must not block on the
+	 * store). tx is valid only during the call (copy what you keep). Returns 0 (the ticket
+	 * is now the replicator's: complete it with store_ticket_done exactly once) or an error
+	 * (the ticket is untouched and the transaction aborted). */
+	int (*propose)(void *ud, const char *db, uint64_t base_index, const struct repl_tx *tx,
+	               uint64_t token, struct store_ticket *t);
+	/* Propose the creation of db: its wrapped key file and initial pages (page i of the
+	 * file at pages + i * page_size, db_size pages). Same contract; success is signalled by
+	 * store_repl_note(st, db, index, token) once the files exist on this node. NULL: creating
+	 * a database while a replicator is installed fails with MR_EPERM. */
+	int (*create)(void *ud, const char *db, const uint8_t *key_file, size_t key_len,
+	              uint32_t page_size, uint32_t db_size, const uint8_t *pages, uint64_t token,
+	              struct store_ticket *t);
+	/* Propose the removal of db (store_drop). Same contract; success is signalled by
+	 * store_repl_note(st, db, index, token, true). NULL: store_drop fails with MR_EPERM. */
+	int (*drop)(void *ud, const char *db, uint64_t token, struct store_ticket *t);
+};
+/* Install (or with r NULL remove) the replicator; call before any job runs. r is borrowed. */
+void store_set_replicator(struct store *st, const struct store_replicator *r, void *ud);
+/* Complete a proposal from any thread. rv 0 means "accepted, outcome later" and is ignored;
+ * a negative rv ends the wait with that error. Releases the replicator's reference. */
+void store_ticket_done(struct store_ticket *t, int rv);
+/* Apply one committed entry's pages for db at log index `index` (any thread except an actor;
+ * blocks until done). On the node that proposed it (pending transaction with this token) the
+ * pending frames are promoted; anywhere else the pages are written into the database file
+ * (repl_apply_pagev) and the open connection, if any, drops its caches; a pending transaction
+ * of another token on db is aborted (STORE_ECONFLICT). 0, MR_ENOTFOUND (no such database
+ * file), MR_EIO. */
+int store_repl_apply(struct store *st, const char *db, uint64_t index, uint64_t token,
+                     uint32_t page_size, uint32_t db_size, size_t n, const uint32_t *pgno,
+                     const uint8_t *const *pages);
+/* Someone else (the state machine) created or replaced db's files at `index` (CREATE_DB), or
+ * removed them (gone = true, DELETE_DB): close the store's connection, record the index, end a
+ * creator's wait with this token. Any thread except an actor; blocks until done. 0. */
+int store_repl_note(struct store *st, const char *db, uint64_t index, uint64_t token, bool gone);
+/* The log index db's local files reflect (0 when unknown), as recorded by the two calls above.
+ * Any thread except an actor (blocks). */
+uint64_t store_repl_index(struct store *st, const char *db);
+/* Seed the recorded index of db (engine start-up, from the state machine). Blocks. */
+void store_repl_set_index(struct store *st, const char *db, uint64_t index);
+
 #endif

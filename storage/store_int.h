@@ -4,7 +4,8 @@
  * per-database keys) lives in keys.c, the VFS in vfs.c (pass-through unless a connection is in
  * the Raft capture mode of repl.c / repl.h), the schemas and their migrations in schema.c.
  * Completions travel back to the libuv loop through one uv_async_t and a mutex-protected MPSC
- * queue (actor.c).
+ * queue (actor.c). With a replicator installed, commits, creations and drops go through the
+ * replicated path of replicate.c.
  */
 #ifndef MR_STORE_INT_H
 #define MR_STORE_INT_H
@@ -27,7 +28,11 @@
 #define STORE_VFS_NAME "mrvfs"
 #define STORE_SQLITE_VERSION "3.15.2"
 
-enum job_kind { JOB_RUN, JOB_DROP };
+/* JOB_REPL: a store_repl_* request (replicate.c); runs ahead of other jobs and also while the
+ * actor waits for a replicated commit. */
+enum job_kind { JOB_RUN, JOB_DROP, JOB_REPL };
+
+struct repl_req; /* replicate.c */
 
 struct job_sync; /* store_run's rendezvous (actor.c) */
 
@@ -40,6 +45,7 @@ struct job {
 	store_done_fn done;
 	void *arg;
 	struct job_sync *sync;
+	struct repl_req *req; /* JOB_REPL */
 };
 
 /* A completion posted to the loop: a done callback, or a commit-hook call. */
@@ -65,7 +71,26 @@ struct store_db {
 	uint64_t last_use; /* actor tick, for LRU */
 	struct stmt_ent *stmts;
 	size_t nstmts;
+	bool in_job; /* a job runs on it: never evicted (replication waits inside jobs) */
+	/* Tokens of this job's commits whose outcome is unknown (replicate.c). */
+	uint64_t unknown_tokens[8];
+	unsigned n_unknown;
 };
+
+/* What a replicated commit (or creation) waits for, on its actor (replicate.c). */
+struct store_waiter {
+	char db[STORE_DBNAME_MAX];
+	uint64_t token;
+	int rv; /* 1 while waiting, then 0 or an error */
+	uint64_t index;
+};
+
+struct repl_index_ent {
+	char name[STORE_DBNAME_MAX];
+	uint64_t index;
+};
+
+#define STORE_APPLIED_TOKENS 256
 
 struct actor {
 	struct store *st;
@@ -78,6 +103,13 @@ struct actor {
 	struct store_db *dbs[STORE_ACTOR_MAX_OPEN];
 	size_t ndbs;
 	uint64_t tick;
+	/* Replication (replicate.c): the wait in progress, the log index each database's files
+	 * reflect, and a ring of the client tokens applied lately. */
+	struct store_waiter *waiter;
+	struct repl_index_ent *ridx;
+	size_t nridx, capridx;
+	uint64_t applied_tokens[STORE_APPLIED_TOKENS];
+	unsigned tok_next;
 };
 
 struct store {
@@ -94,6 +126,8 @@ struct store {
 	unsigned nactors;
 	store_commit_hook hook;
 	void *hook_ud;
+	const struct store_replicator *repl; /* NULL: single node */
+	void *repl_ud;
 };
 
 /* keys.c */
@@ -165,6 +199,28 @@ void store__actors_stop(struct store *st);
 void store__post(struct store *st, store_done_fn done, void *arg, int rv, const char *dbname);
 /* Run every queued completion now (loop thread, or store_close). */
 void store__drain_completions(struct store *st);
+
+/* actor.c, for replicate.c */
+struct actor *store__actor_of(struct store *st, const char *dbname);
+/* The actor's open database, opening it (without creating) if needed; capture mode is
+ * switched on when a replicator is installed. */
+int store__actor_get_db(struct actor *a, const char *dbname, int flags, struct store_db **db_r);
+/* Close db if the actor has it open and no job runs on it. */
+void store__actor_close_db(struct actor *a, const char *dbname);
+/* On the actor thread: wait until w->rv != 1 or timeout_ms passed (then w->rv is left as is
+ * and STORE_EUNKNOWN returned), running JOB_REPL requests meanwhile. Returns w->rv. */
+int store__actor_wait(struct actor *a, struct store_waiter *w, int timeout_ms);
+/* Run a JOB_REPL request synchronously from a non-actor thread. */
+int store__repl_submit(struct store *st, const char *dbname, struct repl_req *req);
+
+/* replicate.c */
+int store__repl_commit(struct store_db *db);
+int store__repl_create(struct actor *a, const char *dbname);
+int store__repl_drop(struct actor *a, const char *dbname);
+int store__repl_run(struct actor *a, struct job *j);
+/* Has any of db's unknown-outcome tokens been applied since? */
+bool store__repl_unknown_applied(struct actor *a, struct store_db *db);
+void store__repl_actor_free(struct actor *a);
 
 /* mailbox.c: create the default folders of a new account database (inside a transaction). */
 int store__mbox_init(struct store_db *db);

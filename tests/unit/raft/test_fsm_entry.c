@@ -47,6 +47,7 @@ static void roundtrip(const struct cl_entry *in)
 	struct raft_buffer b;
 	struct cl_entry out;
 	ASSERT_OK(cl_entry_encode(in, &b));
+	ASSERT_EQ_INT(b.len % 8, 0); /* raft_uv reloads only 8-byte aligned entries */
 	ASSERT_OK(cl_entry_decode(b.base, b.len, &out));
 	ASSERT_EQ_INT(out.type, in->type);
 	ASSERT(out.token == in->token);
@@ -56,6 +57,8 @@ static void roundtrip(const struct cl_entry *in)
 		ASSERT_EQ_STR(o->db, a->db);
 		ASSERT_EQ_INT(o->db_size, a->db_size);
 		ASSERT_EQ_INT(o->shrink, a->shrink);
+		ASSERT_EQ_INT(o->has_base, a->has_base);
+		ASSERT(o->base_index == a->base_index);
 		ASSERT_EQ_INT(o->n, a->n);
 		for (uint32_t k = 0; k < a->n; k++) {
 			ASSERT_EQ_INT(o->pgno[k], a->pgno[k]);
@@ -97,6 +100,19 @@ static void test_roundtrip_types(void)
 	s.sets[0].db_size = 2;
 	s.sets[0].shrink = true;
 	roundtrip(&s);
+	/* The optimistic-replication base index (0 is a valid base, distinct from absent). */
+	struct cl_entry bse = frames_entry();
+	bse.sets[0].has_base = true;
+	bse.sets[0].base_index = 0;
+	bse.sets[1].has_base = true;
+	bse.sets[1].base_index = UINT64_MAX;
+	roundtrip(&bse);
+	/* ... and only in frames */
+	struct raft_buffer b;
+	c.sets[0].has_base = true;
+	ASSERT_ERR(cl_entry_encode(&c, &b), MR_EINVAL);
+	d.sets[0].has_base = true;
+	ASSERT_ERR(cl_entry_encode(&d, &b), MR_EINVAL);
 }
 
 static void test_names(void)
@@ -287,8 +303,19 @@ static void test_truncated(void)
 	e.n_sets = 1;
 	struct raft_buffer b;
 	ASSERT_OK(cl_entry_encode(&e, &b));
-	/* Sets are the last field, so every proper prefix is missing pages or the set. */
-	for (size_t len = 0; len < b.len; len++) {
+	/* Sets are the last field before the 8-byte alignment pad (field 6: tag 0x32, length p,
+	 * p zero bytes), so every proper prefix of what precedes the pad is missing pages or the
+	 * set. */
+	size_t body = b.len;
+	for (size_t p = 0; p < 8; p++) {
+		const uint8_t *q = (const uint8_t *)b.base + b.len - p - 2;
+		if (q[0] == 0x32 && q[1] == p) {
+			body = b.len - p - 2;
+			break;
+		}
+	}
+	ASSERT(body < b.len);
+	for (size_t len = 0; len < body; len++) {
 		struct cl_entry out;
 		uint8_t *copy = malloc(len + 1); /* exact-size copy: ASan catches over-reads */
 		memcpy(copy, b.base, len);
