@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/err.h"
 #include <raft.h>
 #include <uv.h>
 
@@ -38,8 +39,8 @@ struct cl_node;
 
 /* "Outcome unknown": the request reached raft_apply (or a membership change was submitted) but
  * leadership was lost (RAFT_LEADERSHIPLOST) or the node shut down (RAFT_SHUTDOWN) before it
- * applied. Outside the MR_E* range of node/common/err.h (which has no such code yet). */
-#define CL_EUNKNOWN (-64)
+ * applied. An alias of MR_EUNKNOWN (node/common/err.h). */
+#define CL_EUNKNOWN MR_EUNKNOWN
 
 /* Text for an MR_E* code or CL_EUNKNOWN (never NULL). */
 const char *cl_strerror(int rv);

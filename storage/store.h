@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 #include <uv.h>
+#include "common/err.h"
 #include <sqlcipher/sqlite3.h>
 
 struct store;
@@ -204,8 +205,8 @@ int mbox_append(struct store_db *db, const char *folder, const char *flags, int6
  * one of its earlier tokens shows up as applied. Job functions must therefore be re-runnable
  * (they are: every mailbox/directory job is a function of (db, arg)). The commit hook fires
  * after a promote and after every store_repl_apply/store_repl_note on every node. */
-#define STORE_ECONFLICT (-65) /* conflict: built on a stale state, re-run the job */
-#define STORE_EUNKNOWN (-64)  /* outcome unknown (same value as raft/cluster_node.h CL_EUNKNOWN) */
+#define STORE_ECONFLICT MR_ECONFLICT /* conflict: built on a stale state, re-run the job */
+#define STORE_EUNKNOWN MR_EUNKNOWN   /* outcome unknown (= raft/cluster_node.h CL_EUNKNOWN) */
 #define STORE_REPL_RETRIES 200
 #define STORE_REPL_TIMEOUT_MS 15000
 

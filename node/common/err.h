@@ -22,7 +22,9 @@
 	X(ECLOSED, -14, "closed")                                                                  \
 	X(EQUOTA, -15, "quota exceeded")                                                           \
 	X(ETLS, -16, "TLS error")                                                                  \
-	X(ECONFIG, -17, "configuration error")
+	X(ECONFIG, -17, "configuration error")                                                    \
+	X(EUNKNOWN, -64, "outcome unknown (leadership lost or shutdown)")                          \
+	X(ECONFLICT, -65, "conflict: built on a stale state, retry")
 
 enum mr_err {
 #define MR_ERR_ENUM(name, val, str) MR_##name = (val),
