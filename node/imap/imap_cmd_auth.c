@@ -39,9 +39,13 @@ void imap__caps(struct imap_session *s, char *out, size_t n)
 		 "OBJECTID BINARY SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES QRESYNC "
 		 "UTF8=ACCEPT APPENDLIMIT=%llu",
 		 (unsigned long long)node_get()->cfg->max_message_size);
-	if (s->state != IMAP_S_NOTAUTH)
-		return;
 	size_t len = strlen(out);
+	if (s->state != IMAP_S_NOTAUTH) {
+		/* RFC 4978: COMPRESS is an authenticated-state command (as Dovecot advertises it) */
+		if (len < n)
+			snprintf(out + len, n - len, " COMPRESS=DEFLATE");
+		return;
+	}
 	if (conn_tls_mode(s->c) == CONN_TLS_STARTTLS && !tls_on(s))
 		len += (size_t)snprintf(out + len, n - len, " STARTTLS");
 	if (len < n)

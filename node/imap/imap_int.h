@@ -135,6 +135,12 @@ void imap__cmd_idle(struct imap_cmd *cmd);
 void imap__cmd_getquota(struct imap_cmd *cmd);     /* GETQUOTA and GETQUOTAROOT */
 void imap__cmd_sort(struct imap_cmd *cmd);         /* SORT and THREAD */
 void imap__cmd_setquota(struct imap_cmd *cmd);
+void imap__cmd_compress(struct imap_cmd *cmd);     /* RFC 4978 COMPRESS DEFLATE */
+
+/* The raw-DEFLATE stream filter of COMPRESS (imap_compress.c), exposed for unit tests: a new
+ * context (NULL if zlib fails) to pass with imap__deflate_filter() to conn_set_filter. */
+const struct conn_filter *imap__deflate_filter(void);
+void *imap__deflate_new(void);
 
 /* The CAPABILITY list for the session's state and transport. */
 void imap__caps(struct imap_session *s, char *out, size_t n);

@@ -186,8 +186,10 @@ int imap__refresh(struct store_db *db, struct imap_job *j)
 		}
 		if (i < old.n && old.m[i].uid == uid) {
 			imap__snap_push(&nw, uid, modseq);
-			if (old.m[i].modseq != modseq)
+			if (old.m[i].modseq != modseq) {
 				put_fetch_flags(j, fo, nw.n, uid, flags ? flags : "", modseq);
+				changed = true;
+			}
 			i++;
 		} else if (i >= old.n) {
 			imap__snap_push(&nw, uid, modseq);
@@ -229,10 +231,24 @@ int imap__refresh(struct store_db *db, struct imap_job *j)
 		buf_append(&j->out, fetches.p, fetches.len);
 	buf_free(&fetches);
 	free(gone);
-	if (added || changed)
+	if (added || nw.n != old.n)
 		buf_printf(&j->out, "* %zu EXISTS\r\n", nw.n);
 	imap__snap_free(&j->snap);
 	j->snap = nw;
+	/* RFC 7162 §3.1.2.1 / §6: once CONDSTORE is on, tell the client the new HIGHESTMODSEQ
+	 * whenever the selected mailbox changed (as Dovecot does). QRESYNC clients (interimap)
+	 * store it as their resync point; without it they would re-examine everything changed
+	 * since the SELECT, including the messages they appended themselves. */
+	if (j->condstore && (added || changed)) {
+		sqlite3_stmt *hm = store_stmt(db, "SELECT highestmodseq FROM folders WHERE id = ?");
+		if (!hm)
+			return MR_EIO;
+		sqlite3_bind_int64(hm, 1, j->folder_id);
+		if (sqlite3_step(hm) == SQLITE_ROW)
+			buf_printf(&j->out, "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
+				   (unsigned long long)sqlite3_column_int64(hm, 0));
+		sqlite3_reset(hm);
+	}
 	return 0;
 }
 

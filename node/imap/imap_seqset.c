@@ -20,13 +20,17 @@ static int parse_num(const char *s, size_t len, size_t *i, uint32_t *out)
 	size_t start = *i;
 	while (*i < len && s[*i] >= '0' && s[*i] <= '9') {
 		v = v * 10 + (uint64_t)(s[*i] - '0');
-		if (v >= UINT32_MAX) /* UINT32_MAX is reserved for '*' */
+		if (v > UINT32_MAX)
 			return MR_EINVAL;
 		(*i)++;
 	}
 	if (*i == start || v == 0 || s[start] == '0')
 		return MR_EINVAL;
-	*out = (uint32_t)v;
+	/* RFC 3501 §9: nz-number goes up to 4294967295 (interimap sends "UID FETCH 1:4294967295").
+	 * UINT32_MAX is our '*', so the literal maximum becomes UINT32_MAX - 1: the store never
+	 * allocates UID UINT32_MAX (storage/mailbox.c stops at uidnext == UINT32_MAX) and no
+	 * mailbox holds that many messages, so the set selects exactly the same messages. */
+	*out = v == UINT32_MAX ? UINT32_MAX - 1 : (uint32_t)v;
 	return 0;
 }
 

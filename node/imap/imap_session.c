@@ -50,6 +50,7 @@ static const struct imap_cmd_def cmd_table[] = {
 	{"SETQUOTA", imap__cmd_setquota, CMD_AUTHED},
 	{"SORT", imap__cmd_sort, CMD_SELECTED},
 	{"THREAD", imap__cmd_sort, CMD_SELECTED},
+	{"COMPRESS", imap__cmd_compress, CMD_AUTHED},
 };
 
 /* Commands allowed after "UID" (RFC 3501 §6.4.8). */

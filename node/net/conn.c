@@ -4,7 +4,11 @@
  * reading stops while the buffer is full or the protocol is paused, so a client can never make
  * us buffer more than that. Output: conn_write appends to c->out; one uv_prepare handle flushes
  * every dirty connection right before the loop blocks, coalescing a command's many small
- * replies into one write (and one TLS record run). All of it runs on the loop thread.
+ * replies into one write (and one TLS record run). An optional stream filter (conn_set_filter,
+ * e.g. IMAP COMPRESS=DEFLATE) sits between the two: received bytes wait in c->fin (bounded like
+ * c->in) and are pulled through the filter only while c->in has room, so an expanding filter
+ * never grows c->in past its bound; output batches go through it at flush time into c->fout.
+ * All of it runs on the loop thread.
  */
 #include "conn.h"
 #include "conn_int.h"
@@ -148,27 +152,41 @@ static void tls_drain(struct conn *c)
 
 static void conn_flush(struct conn *c)
 {
-	if (c->closed || c->out.len == 0)
+	if (c->closed || (c->out.len == 0 && c->fout.len == 0))
 		return;
-	if (!c->ssl) {
-		raw_write(c, c->out.p, c->out.len);
+	if (c->ssl && !SSL_is_init_finished(c->ssl))
+		return; /* queued until the handshake completes */
+	struct buf *src = &c->out;
+	if (c->filter) {
+		/* one batch through the filter (it flushes, so the peer can decode it alone) */
+		if (c->out.len && c->filter->out(c->filter_ctx, c->out.p, c->out.len, &c->fout) < 0) {
+			log_warn("conn", "id=%llu output filter failed, closing",
+				 (unsigned long long)c->id);
+			buf_reset(&c->out);
+			buf_reset(&c->fout);
+			conn_close(c);
+			return;
+		}
 		buf_reset(&c->out);
+		src = &c->fout;
+	}
+	if (!c->ssl) {
+		raw_write(c, src->p, src->len);
+		buf_reset(src);
 		return;
 	}
-	if (!SSL_is_init_finished(c->ssl))
-		return; /* queued until the handshake completes */
 	size_t off = 0;
-	while (off < c->out.len) {
-		int n = SSL_write(c->ssl, c->out.p + off, (int)(c->out.len - off > 1 << 30 ? 1 << 30 : c->out.len - off));
+	while (off < src->len) {
+		int n = SSL_write(c->ssl, src->p + off, (int)(src->len - off > 1 << 30 ? 1 << 30 : src->len - off));
 		if (n <= 0)
 			break;
 		off += (size_t)n;
 	}
-	buf_consume(&c->out, off);
+	buf_consume(src, off);
 	tls_drain(c);
-	if (c->out.len > CONN_IN_MAX * 64) {
+	if (src->len > CONN_IN_MAX * 64) {
 		log_warn("conn", "id=%llu output stuck, closing", (unsigned long long)c->id);
-		buf_reset(&c->out);
+		buf_reset(src);
 		conn_close(c);
 	}
 }
@@ -211,7 +229,7 @@ void conn_printf(struct conn *c, const char *fmt, ...)
 
 size_t conn_write_queued(struct conn *c)
 {
-	return c->write_queued + c->out.len;
+	return c->write_queued + c->out.len + c->fout.len;
 }
 
 /* ---- reading ------------------------------------------------------------------------- */
@@ -230,7 +248,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 
 static void update_reading(struct conn *c)
 {
-	bool want = !c->closing && !c->closed && !c->paused && c->in.len < CONN_IN_MAX;
+	bool want = !c->closing && !c->closed && !c->paused && c->in.len < CONN_IN_MAX &&
+		    c->fin.len < CONN_IN_MAX;
 	if (want && !c->reading) {
 		if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, conn__on_read) == 0)
 			c->reading = true;
@@ -242,6 +261,34 @@ static void update_reading(struct conn *c)
 
 static int tls_pump_in(struct conn *c, const char *data, size_t n);
 
+/* Where transport input goes: the filter's queue when a filter is installed, else c->in. */
+static struct buf *in_target(struct conn *c)
+{
+	return c->filter ? &c->fin : &c->in;
+}
+
+/* Pull queued input through the filter while c->in has room (the filter never appends more
+ * than that room). Returns 0 or < 0 (fatal: close). */
+static int filter_pump(struct conn *c)
+{
+	if (!c->filter)
+		return 0;
+	while (c->in.len < CONN_IN_MAX) {
+		size_t before = c->in.len;
+		long used = c->filter->in(c->filter_ctx, c->fin.p, c->fin.len, &c->in,
+					  CONN_IN_MAX - c->in.len);
+		if (used < 0 || (size_t)used > c->fin.len) {
+			log_info("conn", "id=%llu peer=%s input filter error", (unsigned long long)c->id,
+				 c->peer);
+			return MR_EPROTO;
+		}
+		buf_consume(&c->fin, (size_t)used);
+		if (used == 0 && c->in.len == before)
+			break; /* needs more input */
+	}
+	return 0;
+}
+
 static void conn_deliver(struct conn *c)
 {
 	conn_hold(c);
@@ -252,16 +299,28 @@ static void conn_deliver(struct conn *c)
 			if (c->in.len == before)
 				break; /* protocol needs more bytes */
 		}
+		if (c->closing || c->paused)
+			break;
+		/* filtered input (or filter output) left while c->in was full */
+		if (c->filter && c->in.len < CONN_IN_MAX) {
+			size_t before = c->in.len;
+			if (filter_pump(c) < 0) {
+				conn_close(c);
+				break;
+			}
+			if (c->in.len > before)
+				continue;
+		}
 		/* decrypted bytes left in OpenSSL while our buffer was full */
-		if (c->closing || c->paused || !c->ssl || c->in.len >= CONN_IN_MAX ||
+		if (!c->ssl || in_target(c)->len >= CONN_IN_MAX ||
 		    (BIO_ctrl_pending(c->rbio) == 0 && SSL_pending(c->ssl) == 0))
 			break;
-		size_t before = c->in.len;
-		if (tls_pump_in(c, NULL, 0) < 0) {
+		size_t before = c->in.len, before_f = c->fin.len;
+		if (tls_pump_in(c, NULL, 0) < 0 || filter_pump(c) < 0) {
 			conn_close(c);
 			break;
 		}
-		if (c->in.len == before)
+		if (c->in.len == before && c->fin.len == before_f)
 			break;
 	}
 	update_reading(c);
@@ -292,11 +351,11 @@ static int tls_pump_in(struct conn *c, const char *data, size_t n)
 	}
 	char tmp[16384];
 	for (;;) {
-		if (c->in.len >= CONN_IN_MAX * 2)
+		if (in_target(c)->len >= CONN_IN_MAX * 2)
 			break; /* the rest stays in the BIO until the protocol drains */
 		int r = SSL_read(c->ssl, tmp, sizeof tmp);
 		if (r > 0) {
-			buf_append(&c->in, tmp, (size_t)r);
+			buf_append(in_target(c), tmp, (size_t)r);
 			continue;
 		}
 		int e = SSL_get_error(c->ssl, r);
@@ -333,7 +392,11 @@ void conn__on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 			return;
 		}
 	} else {
-		buf_append(&c->in, b->base, (size_t)n);
+		buf_append(in_target(c), b->base, (size_t)n);
+	}
+	if (filter_pump(c) < 0) {
+		conn_close(c);
+		return;
 	}
 	conn_deliver(c);
 }
@@ -430,6 +493,18 @@ void conn_pause(struct conn *c)
 	update_reading(c);
 }
 
+/* Re-deliver buffered input on the next loop iteration. */
+static void kick(struct conn *c)
+{
+	if (c->kicked || !handles_ready)
+		return;
+	c->kicked = true;
+	conn_hold(c);
+	c->kick_next = kick_head;
+	kick_head = c;
+	uv_idle_start(&kick_handle, on_kick);
+}
+
 void conn_resume(struct conn *c)
 {
 	if (!c->paused)
@@ -438,13 +513,30 @@ void conn_resume(struct conn *c)
 	if (c->closing)
 		return;
 	update_reading(c);
-	if (c->in.len && !c->kicked && handles_ready) {
-		c->kicked = true;
-		conn_hold(c);
-		c->kick_next = kick_head;
-		kick_head = c;
-		uv_idle_start(&kick_handle, on_kick);
-	}
+	/* with a filter, output may also be pending inside it (inflate stopped at the room left) */
+	if (c->in.len || c->filter)
+		kick(c);
+}
+
+int conn_set_filter(struct conn *c, const struct conn_filter *f, void *ctx, const void *pre,
+		    size_t npre)
+{
+	if (c->filter || !f || !f->in || !f->out)
+		return MR_EINVAL;
+	conn_flush(c); /* the reply announcing the switch goes out unfiltered */
+	c->filter = f;
+	c->filter_ctx = ctx;
+	buf_append(&c->fin, pre, npre);
+	buf_append(&c->fin, c->in.p, c->in.len); /* arrived after the switch: filtered data */
+	buf_reset(&c->in);
+	if (c->fin.len && !c->closing && !c->paused)
+		kick(c);
+	return 0;
+}
+
+bool conn_has_filter(struct conn *c)
+{
+	return c->filter != NULL;
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -534,8 +626,12 @@ static void conn_try_free(struct conn *c)
 	}
 	if (c->ssl)
 		SSL_free(c->ssl); /* frees both BIOs */
+	if (c->filter && c->filter->free)
+		c->filter->free(c->filter_ctx);
 	buf_free(&c->in);
 	buf_free(&c->out);
+	buf_free(&c->fin);
+	buf_free(&c->fout);
 	free(c);
 }
 
@@ -594,6 +690,8 @@ struct conn *conn__new(uv_loop_t *loop, const struct proto_ops *ops, enum conn_t
 	c->holds = 1;
 	buf_init(&c->in, 0);
 	buf_init(&c->out, 0);
+	buf_init(&c->fin, 0);
+	buf_init(&c->fout, 0);
 	uv_tcp_init(loop, &c->tcp);
 	uv_timer_init(loop, &c->timer);
 	c->tcp.data = c;

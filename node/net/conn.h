@@ -54,6 +54,32 @@ int conn_starttls(struct conn *c);
 bool conn_is_tls(struct conn *c);
 enum conn_tls conn_tls_mode(struct conn *c); /* the listener's mode */
 
+/* A stream filter between the protocol and the transport (e.g. IMAP COMPRESS=DEFLATE, RFC 4978):
+ * input is passed through in() after TLS decryption and before buffering for conn_getline /
+ * conn_read; output through out() at flush time, before TLS encryption. Both run on the loop.
+ *   in:  transform src[0..n) (n may be 0: emit output still pending inside the filter) and
+ *        append at most max_out bytes to dst. Returns the number of src bytes consumed (the rest
+ *        is offered again later, once the protocol has drained its input) or < 0 on a fatal
+ *        error (the connection is closed). Producing nothing while consuming nothing means
+ *        "need more input".
+ *   out: transform src[0..n) (one flush batch, n > 0) and append everything to dst; the batch
+ *        must be decodable by the peer on its own (e.g. Z_SYNC_FLUSH). Returns 0 or < 0 (close).
+ *   free: release ctx (called when the connection is freed).
+ * Input still waiting for the filter is bounded like the plain input buffer, so a filter that
+ * expands (inflate) cannot make the connection buffer more than a fixed amount. */
+struct conn_filter {
+	long (*in)(void *ctx, const uint8_t *src, size_t n, struct buf *dst, size_t max_out);
+	int (*out)(void *ctx, const uint8_t *src, size_t n, struct buf *dst);
+	void (*free)(void *ctx);
+};
+/* Install f (with ctx) on c, once. Output queued so far is flushed unfiltered first (the
+ * protocol's "OK, compression starts now" reply); pre[0..npre) (input the protocol already took
+ * but that belongs after the switch) and then any input still buffered in c are re-fed through
+ * the filter. Returns 0, or MR_EINVAL if a filter is already installed (ctx is then not owned). */
+int conn_set_filter(struct conn *c, const struct conn_filter *f, void *ctx, const void *pre,
+		    size_t npre);
+bool conn_has_filter(struct conn *c);
+
 /* Stop / restart delivering on_input (while an async operation runs). Resume re-delivers
  * already-buffered input on the next loop iteration. */
 void conn_pause(struct conn *c);

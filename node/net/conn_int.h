@@ -13,6 +13,11 @@ struct conn {
 	SSL *ssl;
 	BIO *rbio, *wbio; /* network -> SSL, SSL -> network (owned by ssl) */
 	struct buf in, out;
+	/* stream filter (conn_set_filter): fin = input not yet through the filter, fout = filtered
+	 * output not yet handed to TLS / the socket */
+	const struct conn_filter *filter;
+	void *filter_ctx;
+	struct buf fin, fout;
 	size_t write_queued;
 	unsigned timeout_ms;
 	int holds;

@@ -33,12 +33,22 @@ static void test_seqset_parse(void)
 	imap_seqset_free(&s);
 	ASSERT_OK(imap_seqset_parse("4294967294", 10, &s));
 	imap_seqset_free(&s);
+	/* RFC 3501 §9: nz-number includes 4294967295 (interimap: "UID FETCH 1:4294967295"); it
+	 * is not '*': "1:4294967295" covers every UID whatever the largest one in use is */
+	ASSERT_OK(imap_seqset_parse("1:4294967295", 12, &s));
+	ASSERT(imap_seqset_contains(&s, 1, 5));
+	ASSERT(imap_seqset_contains(&s, 5, 5));
+	ASSERT(imap_seqset_contains(&s, 4294967294u, 5));
+	imap_seqset_free(&s);
+	ASSERT_OK(imap_seqset_parse("4294967295", 10, &s));
+	ASSERT(!imap_seqset_contains(&s, 5, 5)); /* a number, not '*' */
+	imap_seqset_free(&s);
 }
 
 static void test_seqset_malformed(void)
 {
 	static const char *bad[] = {"", "0", "1:0", ",", "1,", ",1", "1::2", "a", "1:2:3",
-				    "01", "4294967295", "99999999999", "1 2", "*:", ":1", "-1"};
+				    "01", "4294967296", "99999999999", "1 2", "*:", ":1", "-1"};
 	struct imap_seqset s;
 	for (size_t i = 0; i < MR_ARRAY_LEN(bad); i++) {
 		if (imap_seqset_parse(bad[i], strlen(bad[i]), &s) != MR_EINVAL)

@@ -1,0 +1,176 @@
+"""test_clients_mbsync.py - mbsync (isync) two-way Maildir sync against a real mailraftd over
+STARTTLS with the server certificate pinned (host "localhost": mbsync ignores IP SANs; see
+/work/shared/design/clients.md §4). A few hundred real-world-shaped messages (mailgen.py) start
+on both sides: 200 on the server (INBOX + Projects) and 100 in the local Maildir (INBOX + a
+local-only folder). The first sync must make both sides hold exactly the same messages (by
+Message-ID and content), a second run must change nothing on either side, and flag changes and
+deletions made on either side must propagate, after which a further run is again a no-op.
+mbsync missing is a failure, not a skip (CI installs isync: self-hosting/deps.sh --test).
+"""
+import os
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # keep the source tree clean
+import mrtest  # noqa: E402
+import mailgen  # noqa: E402
+from mrtest import check, eq, quiet_close  # noqa: E402
+
+DOMAIN = "example.test"
+USER = "sync@" + DOMAIN
+PW = "mbsync-pw-1"
+N_INBOX, N_PROJ, N_LOCAL_INBOX, N_LOCAL_FOLDER = 120, 80, 60, 40
+
+
+def mbsync_bin():
+	p = shutil.which("mbsync")
+	check(p is not None, "mbsync not installed (apt-get install isync; CI runs self-hosting/deps.sh --test)")
+	return p
+
+
+def setup(env):
+	mbsync_bin()
+	n = env.new_node("mbsync")
+	env.node = n
+	n.start()
+	n.add_domain(DOMAIN)
+	n.add_account(USER, PW)
+	m = n.imap(USER, PW)
+	try:
+		mrtest.imap_ok(m.create("Projects"), "CREATE Projects")
+		mailgen.imap_append_all(m, "INBOX", [mailgen.message(i, "srv") for i in range(N_INBOX)],
+			lambda i: "(\\Seen)" if i % 3 == 0 else None)
+		mailgen.imap_append_all(m, "Projects", [mailgen.message(i, "arc") for i in range(N_PROJ)],
+			lambda i: "(\\Seen \\Flagged)" if i % 5 == 0 else "(\\Seen)")
+	finally:
+		quiet_close(m)
+	env.local = os.path.join(n.root, "maildir")
+	for i in range(N_LOCAL_INBOX):
+		mailgen.maildir_put(os.path.join(env.local, "INBOX"), mailgen.message(i, "loc"),
+			"%d.loc%d.host" % (1700000000 + i, i), flags="S" if i % 2 else None)
+	for i in range(N_LOCAL_FOLDER):
+		mailgen.maildir_put(os.path.join(env.local, "Local"), mailgen.message(i, "lf"),
+			"%d.lf%d.host" % (1700000000 + i, i), flags="FS" if i % 4 == 0 else "")
+	env.rc = os.path.join(n.root, "mbsyncrc")
+	with open(env.rc, "w") as f:
+		f.write("""IMAPAccount t
+Host localhost
+Port %d
+User %s
+Pass %s
+SSLType STARTTLS
+SSLVersions TLSv1.2 TLSv1.3
+SystemCertificates no
+CertificateFile %s
+AuthMechs PLAIN
+Timeout 30
+
+IMAPStore t-remote
+Account t
+
+MaildirStore t-local
+Path %s/
+Inbox %s/INBOX
+SubFolders Verbatim
+
+Channel t
+Far :t-remote:
+Near :t-local:
+Patterns *
+Create Both
+Expunge Both
+SyncState *
+""" % (n.ports["imap"], USER, PW, n.cert_path, env.local, env.local))
+
+
+def run_mbsync(env):
+	"""Run mbsync; returns its stats {"far": (new, flags, trashed?, expunged), "near": ...}."""
+	r = subprocess.run([mbsync_bin(), "-c", env.rc, "t"], capture_output=True, timeout=60,
+		stdin=subprocess.DEVNULL, env=dict(os.environ, HOME=env.node.root))
+	out = (r.stdout + r.stderr).decode("utf-8", "replace")
+	check(r.returncode == 0, "mbsync exit %d:\n%s" % (r.returncode, out[-3000:]))
+	check("rror" not in out and "arning" not in out, "mbsync complained:\n%s" % out[-3000:])
+	return out
+
+
+def check_same(env):
+	"""Both sides: the same folders, messages (content) and flags. Returns (server, local)."""
+	srv, loc = mailgen.server_state(env.node, USER, PW), mailgen.local_state(env.local)
+	mailgen.check_same(srv, loc)
+	return srv, loc
+
+
+def test_first_sync(env):
+	run_mbsync(env)
+	srv, loc = check_same(env)
+	for box in ("INBOX", "Projects", "Local"):
+		check(box in srv, "folder %s after the first sync: %r" % (box, sorted(srv)))
+	eq(len(srv["INBOX"]), N_INBOX + N_LOCAL_INBOX, "INBOX size")
+	eq(len(srv["Projects"]), N_PROJ, "Projects size")
+	eq(len(srv["Local"]), N_LOCAL_FOLDER, "Local size (created on the server)")
+	# originals intact: server-side content equals what was generated
+	eq(srv["INBOX"]["<srv.7@gen.test>"][0], mailgen.digest(mailgen.message(7, "srv")), "content")
+	eq(srv["Local"]["<lf.3@gen.test>"][0], mailgen.digest(mailgen.message(3, "lf")), "uploaded")
+	eq(srv["Projects"]["<arc.5@gen.test>"][1], "FS", "flags pulled")
+	eq(srv["Local"]["<lf.4@gen.test>"][1], "FS", "flags pushed")
+	# Debian's mbsync negotiates COMPRESS=DEFLATE (RFC 4978) when advertised: a real client
+	# of our compression layer (every byte above went through it)
+	check("compress=deflate" in env.node.log_text(), "mbsync did not use COMPRESS=DEFLATE")
+	env.after_first = (srv, loc)
+
+
+def test_resync_no_changes(env):
+	srv0, loc0 = env.after_first
+	files0 = mailgen.local_files(loc0)
+	run_mbsync(env)
+	srv1, loc1 = check_same(env)
+	eq(srv1, srv0, "server state after a sync with no changes (UIDs, flags, content)")
+	files1 = mailgen.local_files(loc1)
+	eq(files1, files0, "local Maildir files after a sync with no changes")
+
+
+def test_flags_and_deletions_propagate(env):
+	srv0, loc0 = env.after_first
+	# local side: flag two, unflag one, delete two
+	inbox = loc0["INBOX"]
+	mailgen.maildir_set_flags(inbox["<srv.1@gen.test>"][2], "FS")
+	mailgen.maildir_set_flags(inbox["<loc.2@gen.test>"][2], "RS")
+	mailgen.maildir_set_flags(loc0["Projects"]["<arc.10@gen.test>"][2], "S")  # was FS
+	os.unlink(inbox["<srv.2@gen.test>"][2])
+	os.unlink(loc0["Local"]["<lf.5@gen.test>"][2])
+	# server side: flag one, expunge two, append a new one
+	m = env.node.imap(USER, PW)
+	try:
+		mrtest.imap_ok(m.select("INBOX"), "SELECT")
+		u = srv0["INBOX"]
+		mrtest.imap_ok(m.uid("STORE", str(u["<srv.4@gen.test>"][2]), "+FLAGS", "(\\Flagged)"), "STORE")
+		for mid in ("<srv.5@gen.test>", "<loc.6@gen.test>"):
+			mrtest.imap_ok(m.uid("STORE", str(u[mid][2]), "+FLAGS", "(\\Deleted)"), "STORE")
+		mrtest.imap_ok(m.expunge(), "EXPUNGE")
+		mailgen.imap_append_all(m, "Projects", [mailgen.message(999, "late")])
+	finally:
+		quiet_close(m)
+	run_mbsync(env)
+	srv, loc = check_same(env)
+	s = srv["INBOX"]
+	eq(s["<srv.1@gen.test>"][1], "FS", "local flag change reached the server")
+	eq(s["<loc.2@gen.test>"][1], "RS", "local \\Answered reached the server")
+	eq(srv["Projects"]["<arc.10@gen.test>"][1], "S", "local unflag reached the server")
+	for mid in ("<srv.2@gen.test>", "<srv.5@gen.test>", "<loc.6@gen.test>"):
+		check(mid not in s and mid not in loc["INBOX"], "%s deleted on both sides" % mid)
+	check("<lf.5@gen.test>" not in srv["Local"], "local deletion reached the server")
+	check("F" in loc["INBOX"]["<srv.4@gen.test>"][1], "server \\Flagged reached the Maildir")
+	check("<late.999@gen.test>" in loc["Projects"], "server APPEND reached the Maildir")
+	eq(len(s), N_INBOX + N_LOCAL_INBOX - 3, "INBOX size after deletions")
+	# and once more: nothing to do
+	files0 = mailgen.local_files(loc)
+	run_mbsync(env)
+	srv2, loc2 = check_same(env)
+	eq(srv2, srv, "server state after a no-change sync following changes")
+	eq(mailgen.local_files(loc2), files0, "local files")
+
+
+if __name__ == "__main__":
+	mrtest.main(globals(), setup=setup)
