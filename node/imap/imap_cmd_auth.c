@@ -2,10 +2,13 @@
  * NOOP/CHECK, LOGOUT, STARTTLS, LOGIN, AUTHENTICATE PLAIN (RFC 4616, with SASL-IR RFC 4959),
  * ID (RFC 2971) and ENABLE (RFC 5161: CONDSTORE, QRESYNC RFC 7162, UTF8=ACCEPT RFC 6855).
  * Passwords are verified with Argon2 in a job on the directory actor, never on the loop; they
- * are wiped after use and never logged. LITERAL- is not advertised: RFC 7888 §5 forbids
+ * are wiped after use and never logged. Failed logins are throttled per client IP and per
+ * account (core/authlimit.h): while locked out, LOGIN/AUTHENTICATE answer NO [UNAVAILABLE]
+ * (RFC 5530 §3) without checking the password. LITERAL- is not advertised: RFC 7888 §5 forbids
  * advertising it together with LITERAL+, which already allows everything LITERAL- does. */
 #include "imap_int.h"
 #include "node.h"
+#include "core/authlimit.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -127,6 +130,7 @@ static void login_done(struct imap_job *j, int rv)
 	struct imap_session *s = j->s;
 	struct login_arg *a = j->arg;
 	if (rv == 0) {
+		authlimit_success(authlimit_global(), conn_peer(s->c), a->user);
 		snprintf(s->user, sizeof s->user, "%s", a->acct.address);
 		snprintf(s->dbname, sizeof s->dbname, "%s", a->acct.dbname);
 		s->quota = a->acct.quota;
@@ -143,6 +147,7 @@ static void login_done(struct imap_job *j, int rv)
 	}
 	log_info(IMAP_COMPONENT, "login failed conn=%llu peer=%s", (unsigned long long)conn_id(s->c),
 		 conn_peer(s->c));
+	authlimit_failure(authlimit_global(), conn_peer(s->c), a->user); /* lower-cased by the job */
 	imap__job_reply(j, "NO [AUTHENTICATIONFAILED] Authentication failed");
 	if (++s->auth_failures >= MAX_AUTH_FAILURES) {
 		conn_printf(s->c, "%s %s\r\n* BYE Too many failed logins\r\n", j->tag, j->reply);
@@ -162,6 +167,22 @@ static void start_login(struct imap_session *s, const char *tag, const char *use
 		return;
 	}
 	memcpy(a->user, user, ulen);
+	/* throttled: refuse before any password work (the attempt counts for this session) */
+	uint64_t wait_ms = authlimit_check(authlimit_global(), conn_peer(s->c), a->user);
+	if (wait_ms > 0) {
+		free(a);
+		log_info(IMAP_COMPONENT, "login throttled conn=%llu peer=%s wait_ms=%llu",
+			 (unsigned long long)conn_id(s->c), conn_peer(s->c),
+			 (unsigned long long)wait_ms);
+		conn_printf(s->c, "%s NO [UNAVAILABLE] Too many failed logins, try again later\r\n",
+			    tag);
+		if (++s->auth_failures >= MAX_AUTH_FAILURES) {
+			conn_puts(s->c, "* BYE Too many failed logins\r\n");
+			imap__enter_state(s, IMAP_S_LOGOUT);
+			conn_close(s->c);
+		}
+		return;
+	}
 	memcpy(a->pass, pass, plen);
 	struct imap_job *j = imap__job_new(s, tag, login_run);
 	j->arg = a;

@@ -2,13 +2,17 @@
  * initial response or a "+ " continuation (RFC 5034 §4, RFC 4616), STLS (RFC 2595 §4), the
  * login sequence (directory lookup + Argon2 on an actor, then the maildrop snapshot on the
  * account's actor), the delayed failure reply, and the per-node maildrop lock behind
- * [IN-USE] (RFC 1939 §8 "exclusive-access lock", RFC 2449 §8.1.1). Loop thread only. */
+ * [IN-USE] (RFC 1939 §8 "exclusive-access lock", RFC 2449 §8.1.1). Failed logins are
+ * throttled per client IP and per account (core/authlimit.h): while locked out, PASS and AUTH
+ * answer -ERR [SYS/TEMP] (RFC 3206 §4) at once, without checking the password. Loop thread
+ * only. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
 #include "pop3_int.h"
 #include "node.h"
+#include "core/authlimit.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -122,6 +126,8 @@ static void auth_done(void *arg, int rv)
 		return;
 	}
 	if (rv == MR_EAUTH) {
+		/* the job lower-cased the address */
+		authlimit_failure(authlimit_global(), conn_peer(s->c), j->address);
 		login_job_free(j);
 		auth_failed(s);
 		return;
@@ -132,6 +138,7 @@ static void auth_done(void *arg, int rv)
 		conn_puts(s->c, "-ERR [SYS/TEMP] authentication temporarily unavailable\r\n");
 		goto out_idle;
 	}
+	authlimit_success(authlimit_global(), conn_peer(s->c), j->address);
 	if (!lock_take(j->dbname)) {
 		/* RFC 2449 §8.1.1: another session holds the maildrop */
 		conn_puts(s->c, "-ERR [IN-USE] maildrop already locked\r\n");
@@ -162,6 +169,21 @@ static void start_login(struct pop3_session *s, const char *user, size_t ulen, c
 	struct pop3_login_job *j = xmalloc(sizeof *j);
 	j->s = s;
 	memcpy(j->address, user, ulen);
+	/* throttled: refuse at once, before any password work (counts for this session) */
+	uint64_t wait_ms = authlimit_check(authlimit_global(), conn_peer(s->c), j->address);
+	if (wait_ms > 0) {
+		login_job_free(j);
+		log_info("pop3", "conn=%" PRIu64 " login throttled peer=%s wait_ms=%" PRIu64,
+		         conn_id(s->c), conn_peer(s->c), wait_ms);
+		conn_puts(s->c, "-ERR [SYS/TEMP] too many failed logins, try again later\r\n");
+		if (++s->auth_failures >= POP3_MAX_AUTH_FAILURES) {
+			conn_puts(s->c, "-ERR too many failed logins, closing connection\r\n");
+			conn_close(s->c);
+			return;
+		}
+		pop3__idle(s);
+		return;
+	}
 	memcpy(j->pass, pass, plen);
 	if (pop3__submit(s, STORE_DIRECTORY, pop3__job_auth, auth_done, j) != 0) {
 		login_job_free(j);
