@@ -18,7 +18,7 @@
 /* Higher for an IP: many users may share one address behind NAT. */
 #define AUTHLIMIT_IP_THRESHOLD 10
 #define AUTHLIMIT_WINDOW_MS (15u * 60u * 1000u) /* failures older than this are forgotten */
-#define AUTHLIMIT_LOCK_BASE_MS 2000u            /* first lockout, doubled per failure */
+#define AUTHLIMIT_LOCK_BASE_MS 5000u            /* first lockout, doubled per failure */
 #define AUTHLIMIT_LOCK_CAP_MS (5u * 60u * 1000u)
 
 /* Monotonic milliseconds. */

@@ -2,7 +2,7 @@
 after repeated wrong passwords for one account, IMAP (LOGIN and AUTHENTICATE PLAIN) refuses even
 the right password with NO [UNAVAILABLE] (RFC 5530) and POP3 with -ERR [SYS/TEMP] (RFC 3206),
 without checking it; another account from the same client still logs in; once the short first
-lockout (2 s) has passed the right password works again. Thresholds are compile-time
+lockout (5 s) has passed the right password works again. Thresholds are compile-time
 constants (5 failures per account, 10 per IP)."""
 import base64
 import os
@@ -20,7 +20,7 @@ USERS = {
 	"judy@example.test": "judy-pw-1",   # IMAP bystander
 	"kurt@example.test": "kurt-pw-1",   # POP3 lockout
 }
-LOCK_BASE_S = 2.0  # AUTHLIMIT_LOCK_BASE_MS
+LOCK_BASE_S = 5.0  # AUTHLIMIT_LOCK_BASE_MS
 
 
 def setup(env):
