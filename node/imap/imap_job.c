@@ -111,6 +111,17 @@ static void put_fetch_flags(struct imap_job *j, struct buf *o, size_t seq, uint3
 		buf_printf(o, "* %zu FETCH (FLAGS (%s))\r\n", seq, flags);
 }
 
+/* RFC 7162 §3.2.10: "* VANISHED [(EARLIER) ]<uid set>" for sorted uids. */
+static void put_vanished(struct buf *out, const char *earlier, const uint32_t *uids, size_t n)
+{
+	struct imap_seqset set;
+	imap_seqset_from_sorted(uids, n, &set);
+	buf_printf(out, "* VANISHED %s", earlier);
+	imap_seqset_format(&set, out);
+	buf_puts(out, "\r\n");
+	imap_seqset_free(&set);
+}
+
 int imap__vanished_earlier(struct store_db *db, struct imap_job *j, int64_t folder,
 			   uint64_t since, const struct imap_seqset *uids, uint32_t star)
 {
@@ -134,16 +145,39 @@ int imap__vanished_earlier(struct store_db *db, struct imap_job *j, int64_t fold
 		v[n++] = uid;
 	}
 	sqlite3_reset(st);
-	if (rc == SQLITE_DONE && n) {
-		struct imap_seqset set;
-		imap_seqset_from_sorted(v, n, &set);
-		buf_puts(&j->out, "* VANISHED (EARLIER) ");
-		imap_seqset_format(&set, &j->out);
-		buf_puts(&j->out, "\r\n");
-		imap_seqset_free(&set);
-	}
+	if (rc == SQLITE_DONE && n)
+		put_vanished(&j->out, "(EARLIER) ", v, n);
 	free(v);
 	return rc == SQLITE_DONE ? 0 : MR_EIO;
+}
+
+/* UIDs removed since the snapshot, collected for one VANISHED under QRESYNC. */
+struct gone_list {
+	uint32_t *v;
+	size_t n, cap;
+};
+
+/* A snapshot entry that is no longer in the mailbox: announce it (EXPUNGE now, or VANISHED
+ * later under QRESYNC) when expunges may be sent, else keep it as a "gone" placeholder so
+ * sequence numbers stay stable. Returns true when something was announced. */
+static bool old_gone(struct imap_job *j, struct imap_snap *nw, const struct imap_msgent *e,
+		     struct gone_list *g)
+{
+	if (!j->allow_expunge) {
+		imap__snap_push(nw, e->uid, e->modseq);
+		nw->m[nw->n - 1].gone = true;
+		return false;
+	}
+	if (j->qresync) {
+		if (g->n == g->cap) {
+			g->cap = g->cap ? g->cap * 2 : 64;
+			g->v = xrealloc(g->v, g->cap * sizeof *g->v);
+		}
+		g->v[g->n++] = e->uid;
+	} else {
+		buf_printf(&j->out, "* %zu EXPUNGE\r\n", nw->n + 1);
+	}
+	return true;
 }
 
 int imap__refresh(struct store_db *db, struct imap_job *j)
@@ -162,28 +196,14 @@ int imap__refresh(struct store_db *db, struct imap_job *j)
 	struct buf fetches;
 	buf_init(&fetches, 0);
 	struct buf *fo = j->qresync ? &fetches : &j->out;
-	uint32_t *gone = NULL;
-	size_t ngone = 0;
+	struct gone_list g = {0};
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		uint32_t uid = (uint32_t)sqlite3_column_int64(st, 0);
 		uint64_t modseq = (uint64_t)sqlite3_column_int64(st, 1);
 		const char *flags = (const char *)sqlite3_column_text(st, 2);
 		/* old entries below this uid are gone */
-		while (i < old.n && old.m[i].uid < uid) {
-			if (j->allow_expunge) {
-				if (j->qresync) {
-					gone = xrealloc(gone, (ngone + 1) * sizeof *gone);
-					gone[ngone++] = old.m[i].uid;
-				} else {
-					buf_printf(&j->out, "* %zu EXPUNGE\r\n", nw.n + 1);
-				}
-				changed = true;
-			} else {
-				imap__snap_push(&nw, old.m[i].uid, old.m[i].modseq);
-				nw.m[nw.n - 1].gone = true;
-			}
-			i++;
-		}
+		while (i < old.n && old.m[i].uid < uid)
+			changed |= old_gone(j, &nw, &old.m[i++], &g);
 		if (i < old.n && old.m[i].uid == uid) {
 			imap__snap_push(&nw, uid, modseq);
 			if (old.m[i].modseq != modseq) {
@@ -202,35 +222,17 @@ int imap__refresh(struct store_db *db, struct imap_job *j)
 	if (rc != SQLITE_DONE) {
 		imap__snap_free(&nw);
 		buf_free(&fetches);
-		free(gone);
+		free(g.v);
 		return MR_EIO;
 	}
-	for (; i < old.n; i++) {
-		if (j->allow_expunge) {
-			if (j->qresync) {
-				gone = xrealloc(gone, (ngone + 1) * sizeof *gone);
-				gone[ngone++] = old.m[i].uid;
-			} else {
-				buf_printf(&j->out, "* %zu EXPUNGE\r\n", nw.n + 1);
-			}
-			changed = true;
-		} else {
-			imap__snap_push(&nw, old.m[i].uid, old.m[i].modseq);
-			nw.m[nw.n - 1].gone = true;
-		}
-	}
-	if (ngone) {
-		struct imap_seqset set;
-		imap_seqset_from_sorted(gone, ngone, &set);
-		buf_puts(&j->out, "* VANISHED ");
-		imap_seqset_format(&set, &j->out);
-		buf_puts(&j->out, "\r\n");
-		imap_seqset_free(&set);
-	}
+	for (; i < old.n; i++)
+		changed |= old_gone(j, &nw, &old.m[i], &g);
+	if (g.n)
+		put_vanished(&j->out, "", g.v, g.n);
 	if (fetches.len)
 		buf_append(&j->out, fetches.p, fetches.len);
 	buf_free(&fetches);
-	free(gone);
+	free(g.v);
 	if (added || nw.n != old.n)
 		buf_printf(&j->out, "* %zu EXISTS\r\n", nw.n);
 	imap__snap_free(&j->snap);
