@@ -7,30 +7,10 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Length of the well-formed UTF-8 sequence at s (1..4), or 0 if it is not one. */
-static size_t utf8_len(const unsigned char *s)
-{
-	unsigned char c = s[0];
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		return (s[1] & 0xc0) == 0x80 ? 2 : 0;
-	if (c >= 0xe0 && c <= 0xef) {
-		unsigned char lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
-		return s[1] >= lo && s[1] <= hi && (s[2] & 0xc0) == 0x80 ? 3 : 0;
-	}
-	if (c >= 0xf0 && c <= 0xf4) {
-		unsigned char lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
-		return s[1] >= lo && s[1] <= hi && (s[2] & 0xc0) == 0x80 && (s[3] & 0xc0) == 0x80
-		           ? 4
-		           : 0;
-	}
-	return 0;
-}
-
 void ctl_json_str(struct buf *out, const char *str)
 {
 	const unsigned char *s = (const unsigned char *)str;
+	const unsigned char *end = s + strlen(str);
 	buf_append(out, "\"", 1);
 	while (*s) {
 		unsigned char c = *s;
@@ -70,8 +50,7 @@ void ctl_json_str(struct buf *out, const char *str)
 			s++;
 			continue;
 		}
-		/* a NUL inside a sequence fails the continuation-byte checks, so no overread */
-		size_t n = utf8_len(s);
+		size_t n = mr_utf8_seq(s, (size_t)(end - s));
 		if (n == 0) {
 			buf_puts(out, "\\ufffd");
 			s++;

@@ -22,6 +22,9 @@ int mr_strcasecmp(const char *a, const char *b);
 /* Parse an unsigned decimal of exactly len bytes; 0 on success, MR_EINVAL on junk/overflow
  * beyond max. Never uses strtoul on unterminated wire data. */
 int mr_parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out_r);
+/* Length (1..4) of the well-formed UTF-8 sequence at s within len bytes (RFC 3629 §4: no
+ * overlong forms, no surrogates, nothing above U+10FFFF), or 0 if malformed or cut short. */
+size_t mr_utf8_seq(const uint8_t *s, size_t len);
 /* Lower-case ASCII in place. */
 void mr_lower(char *s);
 /* Monotonic milliseconds. */

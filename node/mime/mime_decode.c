@@ -66,43 +66,11 @@ static void out_cp(struct out *o, uint32_t cp)
 	out_put(o, u, n);
 }
 
-/* Length of the valid UTF-8 sequence at s (RFC 3629 §4), 0 if invalid. */
-static size_t utf8_len(const uint8_t *s, size_t n)
-{
-	uint8_t c = s[0];
-	size_t need;
-	uint8_t lo = 0x80, hi = 0xbf;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		need = 1;
-	else if (c >= 0xe0 && c <= 0xef) {
-		need = 2;
-		if (c == 0xe0)
-			lo = 0xa0;
-		if (c == 0xed)
-			hi = 0x9f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		need = 3;
-		if (c == 0xf0)
-			lo = 0x90;
-		if (c == 0xf4)
-			hi = 0x8f;
-	} else
-		return 0;
-	if (n < need + 1 || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i <= need; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return need + 1;
-}
-
 static void conv_utf8(struct out *o, const uint8_t *in, size_t n)
 {
 	size_t i = 0;
 	while (i < n) {
-		size_t l = utf8_len(in + i, n - i);
+		size_t l = mr_utf8_seq(in + i, n - i);
 		if (l == 0) {
 			out_put(o, REPL, 3);
 			i++;

@@ -101,44 +101,10 @@ int smtp_cmdline_split(const char *line, size_t len, struct smtp_cmdline *cmd_r)
 
 /* ---- UTF-8 ------------------------------------------------------------------------------ */
 
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629 §4), 0 if malformed. */
-static size_t utf8_seq(const uint8_t *s, size_t len)
-{
-	uint8_t c = s[0];
-	size_t n;
-	uint8_t lo = 0x80, hi = 0xbf;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2;
-	else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		if (c == 0xe0)
-			lo = 0xa0; /* overlong */
-		else if (c == 0xed)
-			hi = 0x9f; /* surrogates */
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f; /* > U+10FFFF */
-	} else
-		return 0;
-	if (len < n)
-		return 0;
-	if (s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t k = 2; k < n; k++)
-		if (s[k] < 0x80 || s[k] > 0xbf)
-			return 0;
-	return n;
-}
-
 bool smtp_utf8_valid(const uint8_t *s, size_t len)
 {
 	for (size_t i = 0; i < len;) {
-		size_t n = utf8_seq(s + i, len - i);
+		size_t n = mr_utf8_seq(s + i, len - i);
 		if (!n)
 			return false;
 		i += n;
@@ -170,7 +136,7 @@ static bool take_utf8(struct cursor *c)
 {
 	if (c->i >= c->len || c->s[c->i] < 0x80)
 		return false;
-	size_t n = utf8_seq(c->s + c->i, c->len - c->i);
+	size_t n = mr_utf8_seq(c->s + c->i, c->len - c->i);
 	if (!n)
 		return false;
 	c->i += n;
