@@ -13,17 +13,23 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/util.h"
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-/* The message blob: immutable once created, freed by the last unref (any thread). */
+/* The message blob: immutable once created, freed by the last unref (any thread). Its IMAP
+ * summary (ENVELOPE, BODYSTRUCTURE) is computed once, by the first job that needs it, and
+ * shared by every recipient's job (and by re-runs of a job). */
 struct smtp_msg {
 	atomic_uint refs;
 	uint8_t *raw;
 	size_t len;
+	pthread_mutex_t lock; /* guards the summary */
+	bool summarized;
+	char *env, *bs; /* NULL when the parser could not produce them */
 };
 
 static struct smtp_msg *msg_new(struct buf *b)
@@ -31,7 +37,30 @@ static struct smtp_msg *msg_new(struct buf *b)
 	struct smtp_msg *m = xmalloc(sizeof *m);
 	atomic_init(&m->refs, 1);
 	m->raw = buf_steal(b, &m->len);
+	pthread_mutex_init(&m->lock, NULL);
 	return m;
+}
+
+/* Parse once (on whichever actor thread gets there first), outside any transaction. */
+static void msg_summarize(struct smtp_msg *m)
+{
+	pthread_mutex_lock(&m->lock);
+	if (!m->summarized) {
+		struct buf env, bs;
+		buf_init(&env, 0);
+		buf_init(&bs, 0);
+		struct mime_part *root = NULL;
+		struct mime_parser *mp = mime_parse(m->raw, m->len, &root);
+		if (root && mime_envelope(m->raw, root, &env) == 0)
+			m->env = (char *)buf_steal(&env, NULL);
+		if (root && mime_bodystructure(m->raw, root, true, &bs) == 0)
+			m->bs = (char *)buf_steal(&bs, NULL);
+		mime_parser_free(&mp);
+		buf_free(&env);
+		buf_free(&bs);
+		m->summarized = true;
+	}
+	pthread_mutex_unlock(&m->lock);
 }
 
 static struct smtp_msg *msg_ref(struct smtp_msg *m)
@@ -45,6 +74,9 @@ static void msg_unref(struct smtp_msg **mp)
 	struct smtp_msg *m = *mp;
 	*mp = NULL;
 	if (m && atomic_fetch_sub(&m->refs, 1) == 1) {
+		pthread_mutex_destroy(&m->lock);
+		free(m->env);
+		free(m->bs);
 		free(m->raw);
 		free(m);
 	}
@@ -75,28 +107,16 @@ struct deliver_job {
 static int deliver_job_fn(struct store_db *db, void *arg)
 {
 	struct deliver_job *j = arg;
-	const uint8_t *raw = j->msg->raw;
-	size_t len = j->msg->len;
-	struct buf env, bs;
-	buf_init(&env, 0);
-	buf_init(&bs, 0);
-	struct mime_part *root = NULL;
-	struct mime_parser *mp = mime_parse(raw, len, &root);
-	bool have_env = root && mime_envelope(raw, root, &env) == 0;
-	bool have_bs = root && mime_bodystructure(raw, root, true, &bs) == 0;
+	struct smtp_msg *m = j->msg;
+	msg_summarize(m);
 	int rv = store_tx_begin(db);
 	if (rv == 0) {
-		rv = mbox_append(db, "INBOX", "", j->now, raw, len,
-		                 have_env ? (const char *)env.p : NULL,
-		                 have_bs ? (const char *)bs.p : NULL, &j->uid);
+		rv = mbox_append(db, "INBOX", "", j->now, m->raw, m->len, m->env, m->bs, &j->uid);
 		if (rv == 0)
 			rv = store_tx_commit(db);
 		else
 			store_tx_rollback(db);
 	}
-	mime_parser_free(&mp);
-	buf_free(&env);
-	buf_free(&bs);
 	return rv;
 }
 
