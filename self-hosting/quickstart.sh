@@ -21,17 +21,23 @@ chmod 700 "$RUN"
 if [ ! -f "$RUN/mailraft.conf" ]; then
 	if [ "$(id -u)" -eq 0 ]; then
 		SMTP=25; IMAP=143; IMAPS=993; POP3=110; POP3S=995
-		id mailraft >/dev/null 2>&1 || useradd --system --home-dir "$RUN" --shell /usr/sbin/nologin mailraft
-		chown mailraft: "$RUN"
+		# the checkout may sit where the unprivileged user cannot enter (/root, mktemp -d):
+		# as root the data lives in /var/lib/mailraft instead
+		DATA=/var/lib/mailraft
+		id mailraft >/dev/null 2>&1 || useradd --system --home-dir "$DATA" --shell /usr/sbin/nologin mailraft
+		mkdir -p "$DATA"
+		chmod 700 "$DATA"
+		chown mailraft: "$DATA"
 		USER_LINE="user = mailraft"
 	else
+		DATA="$RUN/data"
 		SMTP=2525; IMAP=1143; IMAPS=1993; POP3=1110; POP3S=1995
 		USER_LINE="# user = mailraft   (only used when started as root)"
 	fi
 	cat > "$RUN/mailraft.conf" <<CONF
 # mailraft single node, written by self-hosting/quickstart.sh. See deploy/mailraft.conf.
 hostname = localhost
-data_dir = $RUN/data
+data_dir = $DATA
 smtp_listen = 127.0.0.1:$SMTP
 imap_listen = 127.0.0.1:$IMAP
 imaps_listen = 127.0.0.1:$IMAPS
@@ -53,16 +59,19 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 grep -q " ready " "$RUN/mailraftd.log" || { cat "$RUN/mailraftd.log"; exit 1; }
-SOCK="$RUN/data/admin.sock"
+DATA=$(sed -n 's/^data_dir = //p' "$RUN/mailraft.conf")
+SOCK="$DATA/admin.sock"
 if ! "$CTL" --socket "$SOCK" domain list | grep -q "$DOMAIN"; then
 	"$CTL" --socket "$SOCK" domain add "$DOMAIN" >/dev/null
 fi
 if [ ! -f "$RUN/admin-password" ]; then
 	PW=$(head -c 12 /dev/urandom | base64 | tr -d '/+=' | head -c 16)
-	"$CTL" --socket "$SOCK" account add "$ACCOUNT" --password "$PW" >/dev/null
+	# a data directory kept from an earlier checkout may already hold the account
+	"$CTL" --socket "$SOCK" account add "$ACCOUNT" --password "$PW" >/dev/null 2>&1 ||
+		"$CTL" --socket "$SOCK" account passwd "$ACCOUNT" --password "$PW" >/dev/null
 	(umask 077; echo "$PW" > "$RUN/admin-password")
 	# RFC 5321 §4.5.1: postmaster must be deliverable
-	"$CTL" --socket "$SOCK" alias add "postmaster@$DOMAIN" "$ACCOUNT" >/dev/null
+	"$CTL" --socket "$SOCK" alias add "postmaster@$DOMAIN" "$ACCOUNT" >/dev/null 2>&1 || true
 fi
 PW=$(cat "$RUN/admin-password")
 SMTP=$(sed -n 's/^smtp_listen = .*:\([0-9]*\)$/\1/p' "$RUN/mailraft.conf")

@@ -10,6 +10,8 @@ import os
 import poplib
 import smtplib
 import subprocess
+import shutil
+import tempfile
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -294,8 +296,18 @@ def test_admin_socket_refuses_other_users(env):
 	eq(mode, 0o600, "admin socket mode")
 	if os.getuid() != 0:
 		return
-	r = subprocess.run([n.ctl_bin, "--socket", n.admin_socket, "domain", "add", "intruder.test"],
-		capture_output=True, timeout=20, user=65534, group=65534, stdin=subprocess.DEVNULL)
+	# the build tree may sit in a directory "nobody" cannot enter (a mktemp -d clone): run a
+	# copy of the binary from a directory it can
+	tmp = tempfile.mkdtemp(prefix="mrctl-")
+	try:
+		os.chmod(tmp, 0o755)
+		ctl = os.path.join(tmp, "mailraftctl")
+		shutil.copy2(n.ctl_bin, ctl)
+		os.chmod(ctl, 0o755)
+		r = subprocess.run([ctl, "--socket", n.admin_socket, "domain", "add", "intruder.test"],
+			capture_output=True, timeout=20, user=65534, group=65534, stdin=subprocess.DEVNULL)
+	finally:
+		shutil.rmtree(tmp, ignore_errors=True)
 	check(r.returncode != 0, "mailraftctl as nobody was allowed to add a domain")
 	check("intruder.test" not in n.ctl("domain", "list").stdout, "domain added by another user")
 
