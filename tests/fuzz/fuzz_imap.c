@@ -14,6 +14,7 @@
 #include "imap/imap_list.h"
 #include "imap/imap_sort.h"
 #include "imap/imap_mutf7.h"
+#include "imap/imap_int.h"
 #include <stdlib.h>
 
 static void exercise(struct imap_parser *p)
@@ -82,6 +83,33 @@ static void exercise(struct imap_parser *p)
 	}
 }
 
+/* COMPRESS=DEFLATE input (imap_compress.c): the bytes as a raw-DEFLATE stream, in chunks;
+ * each call consumes at most what it was given and never produces more than max_out. */
+static void fuzz_inflate(const uint8_t *data, size_t size, size_t chunk)
+{
+	void *z = imap__deflate_new();
+	if (!z)
+		return;
+	const struct conn_filter *f = imap__deflate_filter();
+	struct buf out;
+	buf_init(&out, 0);
+	const size_t max_out = 64 * 1024;
+	for (size_t off = 0; off < size;) {
+		size_t n = size - off < chunk ? size - off : chunk;
+		long k = f->in(z, data + off, n, &out, max_out);
+		if (k < 0)
+			break;
+		if ((size_t)k > n || out.len > max_out)
+			abort();
+		buf_reset(&out);
+		if (k == 0)
+			break;
+		off += (size_t)k;
+	}
+	buf_free(&out);
+	f->free(z);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size == 0)
@@ -109,5 +137,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	imap_parser_free(&p);
+	fuzz_inflate(data, size, chunk);
 	return 0;
 }

@@ -1,5 +1,6 @@
 /* fuzz_raft.c - libFuzzer target for the raft entry codec (raft/cluster_entry.c) and the
- * snapshot manifest decoder (raft/cluster_fsm_disk.c). The first byte picks the decoder. An
+ * snapshot manifest decoder (raft/cluster_fsm_disk.c) and the transport hello parser
+ * (raft/cluster_hello.c). The first byte picks the decoder (bit 0: manifest, bit 1: hello). An
  * accepted entry must pass the encoder's rules, re-encode, and decode again to the same
  * content (type, token, names, sizes, page numbers and page bytes); a refused one must leave the
  * output zeroed. An accepted manifest must name only valid databases. */
@@ -12,6 +13,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "raft/cluster_entry.h"
+#include "raft/cluster_transport.h"
 #include "raft/cluster_fsm_int.h"
 
 static void same(const struct cl_entry *a, const struct cl_entry *b)
@@ -72,6 +74,36 @@ static void fuzz_manifest(const uint8_t *data, size_t size)
 	free(dbs);
 }
 
+/* The transport's connection preamble (raft/cluster_hello.c): fed in chunks of 1..8 bytes, it
+ * never consumes past the hello, and an accepted one re-encodes to the same bytes. */
+static void fuzz_hello(const uint8_t *data, size_t size)
+{
+	struct cl_hello h;
+	cl_hello_init(&h);
+	size_t off = 0, chunk = size ? (size_t)(data[0] % 8) + 1 : 1;
+	int rv = 0;
+	while (off < size && rv == 0) {
+		size_t n = size - off < chunk ? size - off : chunk, used = 0;
+		rv = cl_hello_push(&h, data + off, n, &used);
+		if (used > n)
+			abort();
+		off += used;
+		if (rv == 0 && used != n)
+			abort();
+	}
+	if (rv == 1) {
+		uint8_t again[CL_HELLO_MAX];
+		size_t len = cl_hello_encode(h.id, h.address, again);
+		if (len != off || memcmp(again, data, len) != 0)
+			abort();
+	} else if (rv != 0 && rv != MR_EPROTO) {
+		abort();
+	}
+	uint8_t ack[CL_ACK_LEN] = {0};
+	memcpy(ack, data, size < CL_ACK_LEN ? size : CL_ACK_LEN);
+	(void)cl_ack_check(ack);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int init;
@@ -83,6 +115,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (data[0] & 1)
 		fuzz_manifest(data + 1, size - 1);
+	else if (data[0] & 2)
+		fuzz_hello(data + 1, size - 1);
 	else
 		fuzz_entry(data + 1, size - 1);
 	return 0;
