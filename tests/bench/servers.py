@@ -11,20 +11,16 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+from ports import free_port  # noqa: E402  (one port picker for tests and benchmarks)
 
 
 class BenchError(Exception):
 	"""A benchmark could not run (message says why)."""
-
-
-def free_port():
-	"""A TCP port on 127.0.0.1 that is free right now."""
-	with socket.socket() as s:
-		s.bind(("127.0.0.1", 0))
-		return s.getsockname()[1]
 
 
 def port_open(port, timeout=0.5):

@@ -63,29 +63,7 @@ def rand_token(n=12):
 
 # ---------------------------------------------------------------- ports, TLS
 
-_given_ports = set()
-
-
-def free_ports(n):
-	"""n distinct free loopback ports, never handed out twice by this process."""
-	socks, ports = [], []
-	try:
-		while len(ports) < n:
-			s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-			s.bind((HOST, 0))
-			socks.append(s)
-			p = s.getsockname()[1]
-			if p not in _given_ports:
-				_given_ports.add(p)
-				ports.append(p)
-	finally:
-		for s in socks:
-			s.close()
-	return ports
-
-
-def free_port():
-	return free_ports(1)[0]
+from ports import free_ports, free_port  # noqa: E402,F401
 
 
 def port_open(port, host=HOST):
