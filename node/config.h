@@ -33,6 +33,10 @@ struct config {
 	unsigned pop3_timeout;      /* seconds; RFC 1939: at least 10 minutes */
 	unsigned max_connections;   /* total client connections */
 	bool plaintext_auth;        /* allow LOGIN/USER/PASS without TLS (default false) */
+	/* cluster (issue 3): "" = single node; else this node's raft address "host:port"
+	 * (the member RPC listens on port + 1); credentials in <data_dir>/cluster/ */
+	char cluster_address[256];
+	char cluster_bind[256];     /* "" = cluster_address; e.g. 0.0.0.0:7001 in containers */
 };
 
 /* Defaults for every key. */

@@ -11,6 +11,7 @@
 #include "imap/imap.h"
 #include "pop3/pop3.h"
 #include "admin/admin.h"
+#include "cluster/cluster.h"
 #include <errno.h>
 #include <ftw.h>
 #include <grp.h>
@@ -49,6 +50,7 @@ static void on_shutdown_tick(uv_timer_t *t)
 		return;
 	uv_timer_stop(t);
 	uv_close((uv_handle_t *)t, NULL);
+	cluster_stop(); /* raft node, member RPC, engine: before the store they write into */
 	store_close(&node.store); /* finishes queued jobs, closes its loop handles */
 }
 
@@ -80,6 +82,14 @@ static void on_signal(uv_signal_t *h, int signum)
 		return;
 	}
 	begin_shutdown(signum);
+}
+
+/* The line the tests and operators wait for: every listener bound and, in cluster mode, this
+ * node holding the committed directory (cluster_ready). */
+static void log_ready(void)
+{
+	log_info("node", "mailraftd %s ready data_dir=%s mode=%s", MR_VERSION, cfg.data_dir,
+		 cluster_enabled(&node) ? "cluster" : "single-node");
 }
 
 static uid_t run_uid;
@@ -288,6 +298,7 @@ int main(int argc, char **argv)
 		.actors = cfg.storage_threads,
 		.pwcost = pwcost(cfg.password_cost),
 		.loop = loop,
+		.no_directory = cluster_enabled(&node),
 	};
 	if (store_open(&sc, &node.store, err, sizeof err) != 0) {
 		log_error("node", "cannot open the store: %s", err);
@@ -301,6 +312,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mailraftd: TLS: %s\n", err);
 		goto fail;
 	}
+	if (cluster_enabled(&node)) {
+		cluster_on_ready(log_ready);
+		if (cluster_start(&node, err, sizeof err) != 0) {
+			log_error("node", "cannot start cluster mode: %s", err);
+			fprintf(stderr, "mailraftd: %s\n", err);
+			goto fail;
+		}
+	}
 	imap_init();
 	if (admin_start(err, sizeof err) != 0) {
 		fprintf(stderr, "mailraftd: %s\n", err);
@@ -312,8 +331,8 @@ int main(int argc, char **argv)
 	uv_signal_start(&sig_term, on_signal, SIGTERM);
 	uv_signal_start(&sig_int, on_signal, SIGINT);
 	uv_signal_start(&sig_hup, on_signal, SIGHUP);
-	log_info("node", "mailraftd %s ready data_dir=%s mode=single-node", MR_VERSION,
-		 cfg.data_dir);
+	if (!cluster_enabled(&node))
+		log_ready();
 
 	uv_run(loop, UV_RUN_DEFAULT);
 	tls_fini();
@@ -324,6 +343,7 @@ int main(int argc, char **argv)
 	return 0;
 fail:
 	listener_shutdown();
+	cluster_stop();
 	store_close(&node.store);
 	uv_run(loop, UV_RUN_DEFAULT); /* let the store's and listeners' handles close */
 	return 1;

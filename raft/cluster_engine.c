@@ -8,8 +8,11 @@
 
 #include <dirent.h>
 #include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/err.h"
 #include "common/log.h"
@@ -29,6 +32,7 @@ struct pending {
 
 struct cl_engine {
 	struct store *store;
+	char *data_dir;
 	struct cl_fsm *fsm;
 	cl_engine_forward_fn forward;
 	void *forward_ud;
@@ -279,11 +283,11 @@ static void eng_applied(void *arg, const char *db, uint64_t index, uint64_t toke
 
 /* ---- lifecycle ----------------------------------------------------------------------------- */
 
-/* Tell the store the applied index of every database the state machine knows (after a restart
- * the store's record is empty; the log replay after the durable point then moves it on). */
-static void seed_indexes(struct cl_engine *e, const char *data_dir)
+/* Call fn(e, name, arg) for every <data_dir>/db/<name>.db with a valid database name. */
+static void each_local_db(struct cl_engine *e, void (*fn)(struct cl_engine *, const char *, void *),
+                          void *arg)
 {
-	char *path = xasprintf("%s/db", data_dir);
+	char *path = xasprintf("%s/db", e->data_dir);
 	DIR *d = opendir(path);
 	free(path);
 	if (!d)
@@ -296,11 +300,169 @@ static void seed_indexes(struct cl_engine *e, const char *data_dir)
 		char name[CL_DBNAME_MAX];
 		memcpy(name, de->d_name, len - 3);
 		name[len - 3] = '\0';
-		uint64_t ix;
-		if (cl_dbname_valid(name, len - 3) && cl_fsm_db_index(e->fsm, name, &ix) == 0)
-			store_repl_set_index(e->store, name, ix);
+		if (cl_dbname_valid(name, len - 3))
+			fn(e, name, arg);
 	}
 	closedir(d);
+}
+
+/* Tell the store the applied index of every database the state machine knows (after a restart
+ * the store's record is empty; the log replay after the durable point then moves it on). */
+static void seed_one(struct cl_engine *e, const char *name, void *arg)
+{
+	(void)arg;
+	uint64_t ix;
+	if (cl_fsm_db_index(e->fsm, name, &ix) == 0)
+		store_repl_set_index(e->store, name, ix);
+}
+
+struct unknown_list {
+	char (*names)[CL_DBNAME_MAX];
+	size_t max, n;
+};
+
+static void unknown_one(struct cl_engine *e, const char *name, void *arg)
+{
+	struct unknown_list *u = arg;
+	uint64_t ix;
+	if (cl_fsm_db_index(e->fsm, name, &ix) == 0)
+		return;
+	if (u->n < u->max)
+		snprintf(u->names[u->n], CL_DBNAME_MAX, "%s", name);
+	u->n++;
+}
+
+size_t cl_engine_unknown_dbs(struct cl_engine *e, char (*names)[CL_DBNAME_MAX], size_t max)
+{
+	struct unknown_list u = {names, max, 0};
+	each_local_db(e, unknown_one, &u);
+	return u.n;
+}
+
+struct adopt_wait {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+	int status;
+	enum cl_apply_result result;
+};
+
+static void adopt_cb(void *ud, int status, void *result)
+{
+	struct adopt_wait *w = ud;
+	pthread_mutex_lock(&w->mu);
+	w->status = status;
+	w->result = status == 0 && result ? ((struct cl_fsm_result *)result)->result
+	                                  : CL_APPLY_REJECTED;
+	w->done = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static int read_all(const char *path, uint8_t **buf_r, size_t *len_r, size_t max)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return MR_ENOTFOUND;
+	int rv = 0;
+	size_t cap = 65536, len = 0;
+	uint8_t *buf = xmalloc(cap);
+	for (;;) {
+		if (len == cap) {
+			if (cap >= max) {
+				rv = MR_ETOOBIG;
+				break;
+			}
+			cap *= 2;
+			buf = xrealloc(buf, cap);
+		}
+		size_t k = fread(buf + len, 1, cap - len, f);
+		len += k;
+		if (k == 0) {
+			if (ferror(f))
+				rv = MR_EIO;
+			break;
+		}
+	}
+	fclose(f);
+	if (rv != 0) {
+		free(buf);
+		return rv;
+	}
+	*buf_r = buf;
+	*len_r = len;
+	return 0;
+}
+
+int cl_engine_adopt(struct cl_engine *e, const char *name)
+{
+	char *kp = xasprintf("%s/db/%s.key", e->data_dir, name);
+	char *dp = xasprintf("%s/db/%s.db", e->data_dir, name);
+	char *wp = xasprintf("%s/db/%s.db-wal", e->data_dir, name);
+	uint8_t *key = NULL, *pages = NULL;
+	size_t key_len = 0, len = 0;
+	struct stat sb;
+	int rv = stat(wp, &sb) == 0 && sb.st_size > 0 ? MR_EBUSY : 0;
+	if (rv == 0)
+		rv = read_all(kp, &key, &key_len, 65536);
+	if (rv == 0)
+		rv = read_all(dp, &pages, &len, (size_t)CL_ENTRY_MAX_PAGES * CL_PAGE_SIZE);
+	free(kp);
+	free(dp);
+	free(wp);
+	if (rv == 0 && (len == 0 || len % CL_PAGE_SIZE != 0))
+		rv = MR_ECORRUPT;
+	struct raft_buffer buf = {0};
+	if (rv == 0) {
+		uint32_t n = (uint32_t)(len / CL_PAGE_SIZE);
+		uint32_t *pgno = xcalloc(n, sizeof *pgno);
+		const uint8_t **pv = xcalloc(n, sizeof *pv);
+		for (uint32_t i = 0; i < n; i++) {
+			pgno[i] = i + 1;
+			pv[i] = pages + (size_t)i * CL_PAGE_SIZE;
+		}
+		struct cl_entry ent = {.type = CL_ENTRY_CREATE_DB, .n_sets = 1};
+		randombytes_buf(&ent.token, sizeof ent.token);
+		struct cl_frames *fs = &ent.sets[0];
+		snprintf(fs->db, sizeof fs->db, "%s", name);
+		fs->db_size = n;
+		fs->n = n;
+		fs->pgno = pgno;
+		fs->pages = pv;
+		fs->key_file = key;
+		fs->key_file_len = key_len;
+		rv = cl_entry_encode(&ent, &buf);
+		free(pgno);
+		free(pv);
+	}
+	if (key)
+		sodium_memzero(key, key_len);
+	free(key);
+	free(pages);
+	if (rv != 0)
+		return rv;
+	struct adopt_wait w = {.done = false};
+	pthread_mutex_init(&w.mu, NULL);
+	pthread_cond_init(&w.cv, NULL);
+	rv = cl_engine_submit(e, buf.base, buf.len, adopt_cb, &w);
+	raft_free(buf.base);
+	if (rv == 0) {
+		pthread_mutex_lock(&w.mu);
+		while (!w.done)
+			pthread_cond_wait(&w.cv, &w.mu);
+		pthread_mutex_unlock(&w.mu);
+		rv = w.status != 0 ? w.status : w.result == CL_APPLY_OK ? 0 : MR_EEXIST;
+	}
+	pthread_cond_destroy(&w.cv);
+	pthread_mutex_destroy(&w.mu);
+	if (rv == 0)
+		log_info(ENGINE_COMP, "adopted db=%s pages=%zu", name, len / CL_PAGE_SIZE);
+	return rv;
+}
+
+struct cl_fsm *cl_engine_fsm_handle(struct cl_engine *e)
+{
+	return e->fsm;
 }
 
 int cl_engine_open(const struct cl_engine_config *cfg, struct cl_engine **e_r)
@@ -309,6 +471,7 @@ int cl_engine_open(const struct cl_engine_config *cfg, struct cl_engine **e_r)
 		return MR_EINVAL;
 	struct cl_engine *e = xmalloc(sizeof *e);
 	e->store = cfg->store;
+	e->data_dir = xstrdup(cfg->data_dir);
 	e->forward = cfg->forward;
 	e->forward_ud = cfg->forward_ud;
 	pthread_mutex_init(&e->mu, NULL);
@@ -322,13 +485,14 @@ int cl_engine_open(const struct cl_engine_config *cfg, struct cl_engine **e_r)
 	int rv = cl_fsm_open(&fc, &e->fsm);
 	if (rv != 0) {
 		pthread_mutex_destroy(&e->mu);
+		free(e->data_dir);
 		free(e);
 		return rv;
 	}
 	e->repl.propose = eng_propose;
 	e->repl.create = eng_create;
 	e->repl.drop = eng_drop;
-	seed_indexes(e, cfg->data_dir);
+	each_local_db(e, seed_one, NULL);
 	store_set_replicator(e->store, &e->repl, e);
 	*e_r = e;
 	return 0;
@@ -378,6 +542,7 @@ void cl_engine_close(struct cl_engine **ep)
 	store_set_replicator(e->store, NULL, NULL);
 	cl_fsm_close(&e->fsm);
 	pthread_mutex_destroy(&e->mu);
+	free(e->data_dir);
 	free(e);
 	*ep = NULL;
 }

@@ -37,6 +37,7 @@
 
 #include <raft.h>
 
+#include "raft/cluster_entry.h" /* CL_DBNAME_MAX */
 #include "raft/cluster_node.h"
 
 struct store;
@@ -77,6 +78,18 @@ void cl_engine_set_node(struct cl_engine *e, struct cl_node *node);
 /* Leader side of forwarding: propose an encoded entry on this engine's node. 0 (cb fires) or
  * MR_ECLOSED / MR_EINVAL (cb does not fire). Any thread. */
 int cl_engine_submit(struct cl_engine *e, const void *buf, size_t len, cl_apply_cb cb, void *ud);
+/* Local databases (<data_dir>/db/<name>.db) the state machine does not know: those of a
+ * single-node data directory turned into a cluster. Names into names (up to max); returns how
+ * many exist. Call before cl_node_start (the state machine is not read concurrently). */
+size_t cl_engine_unknown_dbs(struct cl_engine *e, char (*names)[CL_DBNAME_MAX], size_t max);
+/* Register a local database with the cluster: propose a CREATE_DB entry holding its key file
+ * and its pages as they are on disk, on this node (which must be the leader) and wait until it
+ * applied. The store must not have the database open and its WAL must be empty (checkpointed):
+ * MR_EBUSY otherwise. At most CL_ENTRY_MAX_PAGES pages (MR_ETOOBIG). 0, MR_EEXIST (already
+ * known), MR_ENOTLEADER, MR_E*. Blocks: not from the raft thread. */
+int cl_engine_adopt(struct cl_engine *e, const char *name);
+/* The state machine (raft thread only, e.g. from cl_node_post: cluster_fsm.h). */
+struct cl_fsm *cl_engine_fsm_handle(struct cl_engine *e);
 /* Counters for tests and status. */
 struct cl_engine_stats {
 	uint64_t proposed, forwarded, conflicts, unknown, promoted_or_applied;

@@ -279,6 +279,12 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **
 	 * entry being applied is last_applied + 1 (src/replication.c replicationApply). */
 	int rv = cl_fsm_apply_at(fsm, current_index(fsm) + 1, buf->base, buf->len);
 	*result = &fsm->res;
+	fsm->bytes_since_snapshot += buf->len;
+	if (fsm->raft && fsm->snapshot_bytes && !fsm->saved_threshold &&
+	    fsm->bytes_since_snapshot >= fsm->snapshot_bytes) {
+		fsm->saved_threshold = fsm->raft->snapshot.threshold;
+		raft_set_snapshot_threshold(fsm->raft, 1); /* snapshot after this entry */
+	}
 	return rv == 0 ? 0 : RAFT_IOERR;
 }
 
@@ -294,6 +300,11 @@ static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigne
 	cl__fsm_manifest_encode(fsm, current_index(fsm), b);
 	*bufs = b;
 	*n_bufs = 1;
+	fsm->bytes_since_snapshot = 0;
+	if (fsm->saved_threshold && fsm->raft) {
+		raft_set_snapshot_threshold(fsm->raft, fsm->saved_threshold);
+		fsm->saved_threshold = 0;
+	}
 	return 0;
 }
 
@@ -404,6 +415,7 @@ int cl_fsm_open(const struct cl_fsm_config *cfg, struct cl_fsm **fsm_r)
 	fsm->db_dir = xasprintf("%s/db", cfg->data_dir);
 	fsm->raft_dir = xasprintf("%s/raft", cfg->data_dir);
 	fsm->sync_every = cfg->sync_every ? cfg->sync_every : DEFAULT_SYNC_EVERY;
+	fsm->snapshot_bytes = cfg->snapshot_bytes ? cfg->snapshot_bytes : CL_FSM_SNAPSHOT_BYTES;
 	fsm->applied_cb = cfg->applied_cb;
 	fsm->claim_cb = cfg->claim_cb;
 	fsm->cb_arg = cfg->cb_arg;

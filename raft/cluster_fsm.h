@@ -42,6 +42,7 @@ struct raft_fsm;
 struct cl_fsm;
 
 #define CL_FSM_TOKENS 32u /* client tokens remembered per database */
+#define CL_FSM_SNAPSHOT_BYTES (64ull << 20)
 
 /* Outcome of applying one entry, per database (also in the raft_apply_cb result). */
 enum cl_apply_result {
@@ -76,6 +77,10 @@ struct cl_fsm_result {
 struct cl_fsm_config {
 	const char *data_dir; /* holds db/ and raft/ (created if missing) */
 	unsigned sync_every;  /* applies between sync points; 0: 256 */
+	/* Memory bound: once this many log bytes were applied since the last snapshot, take one
+	 * after the next entry whatever the entry-count threshold says (libraft keeps every entry
+	 * since the last snapshot in memory). 0: CL_FSM_SNAPSHOT_BYTES. */
+	uint64_t snapshot_bytes;
 	cl_fsm_applied_cb applied_cb;
 	cl_fsm_claim_cb claim_cb; /* NULL: always write */
 	void *cb_arg;             /* passed to both callbacks */

@@ -41,6 +41,11 @@ struct cl_fsm {
 	size_t n_recs, cap_recs;
 	struct cl_fsm_stats st;
 	struct cl_fsm_result res; /* handed to raft_apply_cb as `result` */
+	/* memory bound: log bytes applied since the last snapshot; past snapshot_bytes the raft
+	 * snapshot threshold is lowered to 1 until the next snapshot (libraft 0.15 only counts
+	 * entries) */
+	uint64_t snapshot_bytes, bytes_since_snapshot;
+	unsigned saved_threshold; /* 0: not lowered */
 };
 
 /* Registry (cluster_fsm.c). */

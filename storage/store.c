@@ -212,7 +212,7 @@ int store_open(const struct store_config *cfg, struct store **st_r, char *err, s
 		fail(err, errlen, rv, "cannot start store threads");
 		goto err_after_actors;
 	}
-	rv = store_run(st, STORE_DIRECTORY, STORE_CREATE, noop_job, NULL);
+	rv = cfg->no_directory ? 0 : store_run(st, STORE_DIRECTORY, STORE_CREATE, noop_job, NULL);
 	if (rv != 0) {
 		fail(err, errlen, rv, "cannot open the directory database in %s: %s", st->db_dir,
 		     mr_strerror(rv));

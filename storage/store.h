@@ -44,12 +44,17 @@ struct store_config {
 	unsigned actors;             /* worker threads; 0 -> 2 */
 	enum store_pwcost pwcost;
 	uv_loop_t *loop; /* completions (store_done_fn, commit hook) run on this loop */
+	/* Cluster mode: do not open (or create) the directory database at open: it is created,
+	 * adopted or received through the replication engine, which must be installed before
+	 * any database is opened (store_set_replicator). */
+	bool no_directory;
 };
 
 /* Open the store. Creates the data dir and the master key when the data dir holds no database
  * yet; otherwise loads the key and verifies it against the directory database (unwrap + open +
  * SELECT). A wrong key gives MR_EKEY with a message in err and changes no file.
- * Opens (creating on first start) the directory database with its schema. */
+ * Opens (creating on first start) the directory database with its schema, unless
+ * cfg->no_directory. */
 int store_open(const struct store_config *cfg, struct store **st_r, char *err, size_t errlen);
 /* Stop the actors (finishing queued jobs), close every database, wipe keys. */
 void store_close(struct store **st);
@@ -254,5 +259,36 @@ int store_repl_note(struct store *st, const char *db, uint64_t index, uint64_t t
 uint64_t store_repl_index(struct store *st, const char *db);
 /* Seed the recorded index of db (engine start-up, from the state machine). Blocks. */
 void store_repl_set_index(struct store *st, const char *db, uint64_t index);
+
+/* ---- database fetch (raft/cluster_fetch.h: catch-up of a lagging or new node) -------------
+ * Serving side: make db's .db file alone hold its whole committed state, on db's actor: a
+ * TRUNCATE checkpoint of the -wal (this node's own promoted transactions live there), opening
+ * the database first when it is closed with a non-empty -wal (crash leftovers). Call it on the
+ * thread applying the log, so no entry promotes or writes db until the caller has byte-copied
+ * <db>.db and <db>.key (no key needed: SQLCipher pages are ciphertext). *index_r (may be NULL)
+ * gets the index the store recorded for db. 0, MR_EBUSY (a local transaction is pending on
+ * db: retry later), MR_ENOTFOUND (no database file), MR_EINVAL, MR_EIO. Blocks; not from an
+ * actor. */
+int store_repl_checkpoint(struct store *st, const char *db, uint64_t *index_r);
+/* Fetching side: replace db's files with a fetched copy consistent with log index `index`:
+ * copy_path is a complete, synced .db image in the store's db directory (same file system;
+ * renamed away or removed on success, left to the caller on error), key_file the <db>.key bytes.
+ * On db's actor: a pending local transaction is aborted (its commit returns STORE_ECONFLICT).
+ * Normally the connection is closed, the stale -wal/-shm removed, the key file written
+ * atomically and copy_path renamed over <db>.db (directory fsync'd). When a job on that actor
+ * is in progress (it waits in a commit or between re-runs) the connection cannot be closed: the
+ * copy is then written into the database file in place and the connection drops its caches
+ * (as for foreign pages); that needs the same key file, else MR_EBUSY (retry later).
+ * Then index is recorded for db, its hold (below) released, and the commit hook fires.
+ * 0, MR_EBUSY, MR_EINVAL, MR_EIO. Blocks; not from an actor. */
+int store_repl_install(struct store *st, const char *db, uint64_t index, const char *copy_path,
+                       const uint8_t *key_file, size_t key_len);
+/* hold = true: db's local files are not a valid replica (the state machine marked it "needs
+ * fetch"): every replicated commit on it fails with MR_EBUSY and proposes nothing, even once
+ * the recorded index is right (a transaction built on a stale or partial file must never reach
+ * the log), until store_repl_install or hold = false. Reads still run (stale data). Call it on
+ * the thread applying the log as soon as the database needs a fetch. 0, MR_EINVAL. Blocks; not
+ * from an actor. */
+int store_repl_hold(struct store *st, const char *db, bool hold);
 
 #endif

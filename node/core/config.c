@@ -55,6 +55,8 @@ static const struct ckey keys[] = {
 	{"pop3_timeout", UINT(pop3_timeout), "600", "seconds (RFC 1939 §3: at least 10 min)", 60, 86400, NULL},
 	{"max_connections", UINT(max_connections), "20000", "simultaneous client connections", 1, 1000000, NULL},
 	{"plaintext_auth", BOOL(plaintext_auth), "false", "allow passwords over unencrypted connections", 0, 0, NULL},
+	{"cluster_address", S(cluster_address), "", "this node's raft address host:port (member RPC on port+1); empty = single node", 0, 0, NULL},
+	{"cluster_bind", S(cluster_bind), "", "address to listen on for raft (RPC on port+1); empty = cluster_address", 0, 0, NULL},
 };
 
 static int set_value(struct config *cfg, const struct ckey *k, const char *v, char *why,
