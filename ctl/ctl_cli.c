@@ -11,6 +11,8 @@
 
 #define STR(x) ((char *)(x)) /* protobuf-c wants char *; the strings outlive the request */
 
+static int usage_err(char *err, size_t errlen, const char *fmt, ...) MR_PRINTF(3, 4);
+
 /* ---- builders ------------------------------------------------------------------------- */
 
 static int b_status(const struct ctl_opts *o, struct ctl_call *c, char *err, size_t errlen)
@@ -115,6 +117,78 @@ static int b_alias_rm(const struct ctl_opts *o, struct ctl_call *c, char *err, s
 	return 0;
 }
 
+static int b_cluster_members(const struct ctl_opts *o, struct ctl_call *c, char *err, size_t errlen)
+{
+	c->u.cluster_members = (Mr__CtlClusterMembers)MR__CTL_CLUSTER_MEMBERS__INIT;
+	c->req.cmd_case = MR__CTL_REQUEST__CMD_CLUSTER_MEMBERS;
+	c->req.cluster_members = &c->u.cluster_members;
+	return 0;
+}
+
+static int b_cluster_add(const struct ctl_opts *o, struct ctl_call *c, char *err, size_t errlen)
+{
+	if (!o->has_id || !o->address)
+		return usage_err(err, errlen,
+		                 "usage: mailraftctl cluster add --id N --address HOST:PORT");
+	c->u.cluster_add = (Mr__CtlClusterAdd)MR__CTL_CLUSTER_ADD__INIT;
+	c->u.cluster_add.id = o->id;
+	c->u.cluster_add.address = STR(o->address);
+	c->req.cmd_case = MR__CTL_REQUEST__CMD_CLUSTER_ADD;
+	c->req.cluster_add = &c->u.cluster_add;
+	return 0;
+}
+
+/* The node id given as the one argument of promote / demote / remove. */
+static int arg_id(const struct ctl_opts *o, uint64_t *id_r, char *err, size_t errlen)
+{
+	if (ctl_parse_id(o->args[0], id_r) != 0)
+		return usage_err(err, errlen, "invalid node id '%s' (a number from 1)", o->args[0]);
+	return 0;
+}
+
+static int assign(const struct ctl_opts *o, struct ctl_call *c, Mr__CtlClusterRole role, char *err,
+                  size_t errlen)
+{
+	c->u.cluster_assign = (Mr__CtlClusterAssign)MR__CTL_CLUSTER_ASSIGN__INIT;
+	if (arg_id(o, &c->u.cluster_assign.id, err, errlen) != 0)
+		return CTL_EX_USAGE;
+	c->u.cluster_assign.role = role;
+	c->req.cmd_case = MR__CTL_REQUEST__CMD_CLUSTER_ASSIGN;
+	c->req.cluster_assign = &c->u.cluster_assign;
+	return 0;
+}
+
+static int b_cluster_promote(const struct ctl_opts *o, struct ctl_call *c, char *err, size_t errlen)
+{
+	return assign(o, c, MR__CTL_CLUSTER_ROLE__CTL_ROLE_VOTER, err, errlen);
+}
+
+static int b_cluster_demote(const struct ctl_opts *o, struct ctl_call *c, char *err, size_t errlen)
+{
+	return assign(o, c, MR__CTL_CLUSTER_ROLE__CTL_ROLE_SPARE, err, errlen);
+}
+
+static int b_cluster_remove(const struct ctl_opts *o, struct ctl_call *c, char *err, size_t errlen)
+{
+	c->u.cluster_remove = (Mr__CtlClusterRemove)MR__CTL_CLUSTER_REMOVE__INIT;
+	if (arg_id(o, &c->u.cluster_remove.id, err, errlen) != 0)
+		return CTL_EX_USAGE;
+	c->req.cmd_case = MR__CTL_REQUEST__CMD_CLUSTER_REMOVE;
+	c->req.cluster_remove = &c->u.cluster_remove;
+	return 0;
+}
+
+static int b_cluster_transfer(const struct ctl_opts *o, struct ctl_call *c, char *err,
+                              size_t errlen)
+{
+	c->u.cluster_transfer = (Mr__CtlClusterTransfer)MR__CTL_CLUSTER_TRANSFER__INIT;
+	c->u.cluster_transfer.has_to = o->has_to;
+	c->u.cluster_transfer.to = o->to;
+	c->req.cmd_case = MR__CTL_REQUEST__CMD_CLUSTER_TRANSFER;
+	c->req.cluster_transfer = &c->u.cluster_transfer;
+	return 0;
+}
+
 /* ---- the command table ---------------------------------------------------------------- */
 
 #define PW (CTL_F_PASSWORD)
@@ -142,15 +216,25 @@ static const struct ctl_verb ctl_verbs[] = {
     {"alias", "list", "", "list aliases and their targets", 0, 0, 0, b_alias_list},
     {"alias", "rm", "ALIAS [TARGET]", "remove one target of an alias, or the whole alias", 1, 2, 0,
      b_alias_rm},
+    {"cluster", "init", "[--address HOST:PORT] [--id N]",
+     "offline (daemon stopped): make this node the first member of a new cluster", 0, 0,
+     CTL_F_OFFLINE | CTL_F_ID | CTL_F_ADDRESS, NULL},
+    {"cluster", "join", "TOKEN",
+     "offline (daemon stopped, empty data dir): fetch credentials with a token from cluster add", 1,
+     1, CTL_F_OFFLINE, NULL},
+    {"cluster", "members", "", "list the members: role, state, applied index, lag, reachable", 0, 0,
+     0, b_cluster_members},
+    {"cluster", "add", "--id N --address HOST:PORT",
+     "invite a new node; prints the token for cluster join on the new machine", 0, 0,
+     CTL_F_ID | CTL_F_ADDRESS, b_cluster_add},
+    {"cluster", "promote", "ID", "make a member a voter (after it caught up)", 1, 1, 0,
+     b_cluster_promote},
+    {"cluster", "demote", "ID", "make a voter a spare (no vote, no replication)", 1, 1, 0,
+     b_cluster_demote},
+    {"cluster", "remove", "ID", "remove a member from the cluster", 1, 1, 0, b_cluster_remove},
+    {"cluster", "transfer", "[--to ID]", "hand leadership to ID or the most up-to-date voter", 0, 0,
+     CTL_F_TO, b_cluster_transfer},
     /* later work: listed under "planned" in --help, answer "not implemented yet" (69) */
-    PLANNED("cluster", "init", "", "start a cluster with this node"),
-    PLANNED("cluster", "join", "ADDR", "join an existing cluster"),
-    PLANNED("cluster", "members", "", "list the members"),
-    PLANNED("cluster", "add", "NODE", "add a member"),
-    PLANNED("cluster", "remove", "NODE", "remove a member"),
-    PLANNED("cluster", "promote", "NODE", "make a standby a voter"),
-    PLANNED("cluster", "demote", "NODE", "make a voter a standby"),
-    PLANNED("cluster", "transfer", "NODE", "transfer leadership"),
     PLANNED("cluster", "failover", "", "force a new leader"),
     PLANNED("backup", "create", "", "take a backup"),
     PLANNED("backup", "list", "", "list backups"),
@@ -169,7 +253,19 @@ static const struct ctl_verb ctl_verbs[] = {
 
 /* ---- the option table ----------------------------------------------------------------- */
 
-enum opt_id { O_SOCKET, O_CONFIG, O_JSON, O_HELP, O_VERSION, O_PASSWORD, O_PWSTDIN, O_QUOTA };
+enum opt_id {
+	O_SOCKET,
+	O_CONFIG,
+	O_JSON,
+	O_HELP,
+	O_VERSION,
+	O_PASSWORD,
+	O_PWSTDIN,
+	O_QUOTA,
+	O_ID,
+	O_ADDRESS,
+	O_TO,
+};
 
 struct ctl_option {
 	const char *name;
@@ -189,9 +285,11 @@ static const struct ctl_option ctl_options[] = {
     {"--password", true, CTL_F_PASSWORD, O_PASSWORD},
     {"--password-stdin", false, CTL_F_PASSWORD, O_PWSTDIN},
     {"--quota", true, CTL_F_QUOTA, O_QUOTA},
+    {"--id", true, CTL_F_ID, O_ID},
+    {"--address", true, CTL_F_ADDRESS, O_ADDRESS},
+    {"--to", true, CTL_F_TO, O_TO},
 };
 
-static int usage_err(char *err, size_t errlen, const char *fmt, ...) MR_PRINTF(3, 4);
 static int usage_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -263,6 +361,21 @@ static int apply_option(struct ctl_opts *o, const struct ctl_option *op, const c
 		if (ctl_parse_size(val, &o->quota) != 0)
 			return usage_err(err, errlen, "invalid --quota '%s' (e.g. 500M, 10G)", val);
 		o->has_quota = true;
+		break;
+	case O_ID:
+		if (ctl_parse_id(val, &o->id) != 0)
+			return usage_err(err, errlen, "invalid --id '%s' (a number from 1)", val);
+		o->has_id = true;
+		break;
+	case O_ADDRESS:
+		if (!val[0])
+			return usage_err(err, errlen, "empty --address (HOST:PORT)");
+		o->address = val;
+		break;
+	case O_TO:
+		if (ctl_parse_id(val, &o->to) != 0)
+			return usage_err(err, errlen, "invalid --to '%s' (a node id from 1)", val);
+		o->has_to = true;
 		break;
 	}
 	return 0;
@@ -346,6 +459,8 @@ int ctl_parse(int argc, char **argv, struct ctl_opts *o, char *err, size_t errle
 	if (o->password && (!o->password[0] || strlen(o->password) > CTL_PASSWORD_MAX))
 		return usage_err(err, errlen, "the password must be 1 to %d bytes",
 		                 CTL_PASSWORD_MAX);
+	if (v->flags & CTL_F_OFFLINE)
+		o->action = CTL_ACT_OFFLINE;
 	return 0;
 }
 
@@ -433,6 +548,21 @@ int ctl_parse_size(const char *s, int64_t *out_r)
 	return 0;
 }
 
+int ctl_parse_id(const char *s, uint64_t *out_r)
+{
+	uint64_t v = 0;
+	size_t i = 0;
+	for (; s[i] >= '0' && s[i] <= '9'; i++) {
+		if (i >= 19) /* 19 digits cover INT64_MAX; more is no raft id */
+			return -1;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (i == 0 || s[i] != 0 || v == 0 || v > (uint64_t)INT64_MAX)
+		return -1;
+	*out_r = v;
+	return 0;
+}
+
 int ctl_password_line(char *s)
 {
 	size_t n = strlen(s);
@@ -469,14 +599,18 @@ void ctl_usage(FILE *f)
 	fputs("usage: mailraftctl [--socket PATH] [--config FILE] [--json] COMMAND [ARGS]\n"
 	      "       mailraftctl --help | --version\n"
 	      "\n"
-	      "Administer a running mailraft node over its admin socket.\n"
+	      "Administer a running mailraft node over its admin socket (cluster init and\n"
+	      "cluster join work on the data directory while the daemon is stopped).\n"
 	      "\n"
 	      "options:\n"
 	      "  --socket PATH      admin socket (default: $MAILRAFT_ADMIN_SOCKET, else the\n"
 	      "                     config's admin_socket or <data_dir>/admin.sock, else\n"
 	      "                     ./data/admin.sock)\n"
-	      "  --config FILE      read admin_socket / data_dir from the daemon's config file\n"
+	      "  --config FILE      the daemon's config file (admin_socket, data_dir,\n"
+	      "                     master_key_file, cluster_address are read)\n"
 	      "  --json             print results as JSON\n"
+	      "  --id N, --address HOST:PORT, --to ID\n"
+	      "                     node id, raft address, target of the cluster verbs\n"
 	      "\n"
 	      "commands:\n",
 	      f);
@@ -484,8 +618,9 @@ void ctl_usage(FILE *f)
 	fputs("\nplanned (not implemented yet; exit status 69):\n", f);
 	usage_group(f, true);
 	fputs("\nexit status (sysexits.h): 0 ok, 64 usage, 65 invalid data, 67 no such\n"
-	      "account/domain/alias, 69 daemon unavailable or command not implemented,\n"
-	      "70 internal error, 73 already exists, 76 protocol mismatch, 77 permission denied,\n"
+	      "account/domain/alias/member, 69 daemon unavailable, not in cluster mode or command\n"
+	      "not implemented, 70 internal error, 73 already exists, 74 I/O error, 75 daemon\n"
+	      "running (offline verbs), 76 protocol mismatch, 77 permission denied,\n"
 	      "78 configuration error.\n",
 	      f);
 }

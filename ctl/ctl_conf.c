@@ -1,9 +1,11 @@
-/* ctl_conf.c - where the admin socket is, decided the way the daemon decides it: --socket,
- * else $MAILRAFT_ADMIN_SOCKET, else the config file (only the admin_socket and data_dir keys
- * are read, with the daemon's format: "key = value", '#' comment lines, optional double
- * quotes, and MAILRAFT_<KEY> in the environment winning over the file), else the default
- * data_dir ./data. An empty admin_socket means <data_dir>/admin.sock. */
+/* ctl_conf.c - the few configuration keys mailraftctl needs (admin_socket, data_dir,
+ * master_key_file, cluster_address), read with the daemon's format ("key = value", '#'
+ * comment lines, optional double quotes) and its rule that MAILRAFT_<KEY> in the environment
+ * wins over the file; and where the admin socket is, decided the way the daemon decides it:
+ * --socket, else $MAILRAFT_ADMIN_SOCKET, else the config's admin_socket, else
+ * <data_dir>/admin.sock (data_dir defaulting to ./data). */
 #include "ctl.h"
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,9 +32,32 @@ static int set(char *dst, size_t cap, const char *v, const char *what, char *err
 	return 0;
 }
 
-/* Read admin_socket and data_dir from path (other keys are the daemon's business). */
-static int read_config(const char *path, char *sock, char *dir, size_t cap, char *err,
-                       size_t errlen)
+/* The keys read, where they go and the daemon's environment override for each. */
+static const struct {
+	const char *key, *env;
+	size_t off, cap;
+} conf_keys[] = {
+    {"admin_socket", "MAILRAFT_ADMIN_SOCKET", offsetof(struct ctl_conf, admin_socket),
+     sizeof((struct ctl_conf *)0)->admin_socket},
+    {"data_dir", "MAILRAFT_DATA_DIR", offsetof(struct ctl_conf, data_dir),
+     sizeof((struct ctl_conf *)0)->data_dir},
+    {"master_key_file", "MAILRAFT_MASTER_KEY_FILE", offsetof(struct ctl_conf, master_key_file),
+     sizeof((struct ctl_conf *)0)->master_key_file},
+    {"cluster_address", "MAILRAFT_CLUSTER_ADDRESS", offsetof(struct ctl_conf, cluster_address),
+     sizeof((struct ctl_conf *)0)->cluster_address},
+};
+
+static int set_key(struct ctl_conf *c, const char *k, const char *v, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < sizeof conf_keys / sizeof conf_keys[0]; i++)
+		if (strcmp(k, conf_keys[i].key) == 0)
+			return set((char *)c + conf_keys[i].off, conf_keys[i].cap, v, k, err,
+			           errlen);
+	return 0; /* other keys are the daemon's business */
+}
+
+/* Read the keys of conf_keys from path. */
+static int read_config(const char *path, struct ctl_conf *c, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "r");
 	if (!f) {
@@ -54,8 +79,7 @@ static int read_config(const char *path, char *sock, char *dir, size_t cap, char
 			continue;
 		char *eq = strchr(s, '=');
 		if (!eq)
-			continue; /* the daemon reports malformed lines; we only look for two keys
-			           */
+			continue; /* malformed: the daemon reports it */
 		*eq = 0;
 		char *k = trim(s), *v = trim(eq + 1);
 		size_t vl = strlen(v);
@@ -63,35 +87,47 @@ static int read_config(const char *path, char *sock, char *dir, size_t cap, char
 			v[vl - 1] = 0;
 			v++;
 		}
-		if (strcmp(k, "admin_socket") == 0)
-			rv = set(sock, cap, v, "admin_socket", err, errlen);
-		else if (strcmp(k, "data_dir") == 0)
-			rv = set(dir, cap, v, "data_dir", err, errlen);
+		rv = set_key(c, k, v, err, errlen);
 	}
 	fclose(f);
 	return rv;
 }
 
+int ctl_conf_read(const char *config, struct ctl_conf *c, char *err, size_t errlen)
+{
+	memset(c, 0, sizeof *c);
+	strcpy(c->data_dir, "./data");
+	if (config && read_config(config, c, err, errlen) != 0)
+		return -1;
+	for (size_t i = 0; i < sizeof conf_keys / sizeof conf_keys[0]; i++) {
+		const char *env = getenv(conf_keys[i].env);
+		if (env && set((char *)c + conf_keys[i].off, conf_keys[i].cap, env,
+		               conf_keys[i].env, err, errlen) != 0)
+			return -1;
+	}
+	if (!c->data_dir[0]) {
+		snprintf(err, errlen, "%s: data_dir must not be empty", config ? config : "config");
+		return -1;
+	}
+	return 0;
+}
+
 int ctl_socket_path(const char *opt, const char *config, char *out, size_t outlen, char *err,
                     size_t errlen)
 {
-	char sock[1024] = "", dir[1024] = "./data";
+	static struct ctl_conf c; /* large; mailraftctl is single-threaded */
 	const char *env;
+	int n;
 	if (opt) {
-		if (set(sock, sizeof sock, opt, "--socket", err, errlen) != 0)
-			return -1;
+		n = snprintf(out, outlen, "%s", opt);
 	} else if ((env = getenv("MAILRAFT_ADMIN_SOCKET")) && *env) {
-		if (set(sock, sizeof sock, env, "MAILRAFT_ADMIN_SOCKET", err, errlen) != 0)
-			return -1;
+		n = snprintf(out, outlen, "%s", env);
 	} else {
-		if (config && read_config(config, sock, dir, sizeof sock, err, errlen) != 0)
+		if (ctl_conf_read(config, &c, err, errlen) != 0)
 			return -1;
-		if ((env = getenv("MAILRAFT_DATA_DIR")) && *env &&
-		    set(dir, sizeof dir, env, "MAILRAFT_DATA_DIR", err, errlen) != 0)
-			return -1;
+		n = c.admin_socket[0] ? snprintf(out, outlen, "%s", c.admin_socket)
+		                      : snprintf(out, outlen, "%s/admin.sock", c.data_dir);
 	}
-	int n = sock[0] ? snprintf(out, outlen, "%s", sock)
-	                : snprintf(out, outlen, "%s/admin.sock", dir);
 	if (n < 0 || (size_t)n >= outlen) {
 		snprintf(err, errlen, "admin socket path longer than %zu bytes", outlen - 1);
 		return -1;

@@ -1,6 +1,7 @@
 /* ctl_main.c - mailraftctl: administer a running mailraft node through its admin socket
  * (see mailraftctl.8.md). Parse the command line (ctl_cli.c), answer --help / --version /
- * planned verbs locally, read a password from stdin if asked, find the socket (ctl_conf.c),
+ * planned verbs locally, hand the offline verbs (cluster init / join) to
+ * ctl_cluster_offline.c, read a password from stdin if asked, find the socket (ctl_conf.c),
  * do one request/response exchange (ctl_client.c) and print the result (ctl_out.c). The exit
  * status follows sysexits(3). */
 #include "ctl.h"
@@ -54,6 +55,8 @@ int main(int argc, char **argv)
 		snprintf(err, sizeof err, "%s %s: not implemented yet", o.verb->verb,
 		         o.verb->sub ? o.verb->sub : "");
 		return ctl_print_error(&o, CTL_EX_UNAVAILABLE, err, stdout, stderr);
+	case CTL_ACT_OFFLINE:
+		return ctl_offline_run(&o, stdout, stderr);
 	case CTL_ACT_RUN:
 		break;
 	}

@@ -37,6 +37,7 @@ struct config {
 	 * (the member RPC listens on port + 1); credentials in <data_dir>/cluster/ */
 	char cluster_address[256];
 	char cluster_bind[256];     /* "" = cluster_address; e.g. 0.0.0.0:7001 in containers */
+	unsigned cluster_election_timeout; /* ms; a dead leader is replaced after 1-2x this */
 };
 
 /* Defaults for every key. */

@@ -292,6 +292,10 @@ int main(int argc, char **argv)
 	}
 	if (drop_privileges() != 0)
 		return 1;
+	if (cluster_enabled(&node) && cluster_preflight(&node, err, sizeof err) != 0) {
+		fprintf(stderr, "mailraftd: %s\n", err);
+		return 1;
+	}
 	struct store_config sc = {
 		.data_dir = cfg.data_dir,
 		.master_key_file = cfg.master_key_file[0] ? cfg.master_key_file : NULL,

@@ -270,8 +270,13 @@ static void eng_applied(void *arg, const char *db, uint64_t index, uint64_t toke
 		return;
 	if (res == CL_APPLY_OK && !(e->claimed_index == index && strcmp(e->claimed_db, db) == 0)) {
 		/* CREATE_DB / DELETE_DB (or pages the state machine wrote itself): the store
-		 * reopens the database lazily and records the index. */
-		(void)store_repl_note(e->store, db, index, token, !store_exists(e->store, db));
+		 * reopens the database lazily and records the index. A database waiting for a
+		 * fetch has a stale file: the store must refuse to commit on it instead (a
+		 * transaction built on it with the right base index would be accepted). */
+		if (cl_fsm_db_needs_fetch(e->fsm, db))
+			(void)store_repl_hold(e->store, db, true);
+		else
+			(void)store_repl_note(e->store, db, index, token, !store_exists(e->store, db));
 	}
 	if (token == 0)
 		return;

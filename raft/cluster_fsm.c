@@ -124,8 +124,9 @@ static int apply_frames(struct cl_fsm *fsm, uint64_t index, const struct cl_entr
 	for (unsigned i = 0; i < e->n_sets; i++) {
 		if (recs[i]->applied >= index)
 			continue; /* this copy was fetched at a later index */
-		int rc =
-		    fsm->claim_cb ? fsm->claim_cb(fsm->cb_arg, &e->sets[i], index, e->token) : 0;
+		int rc = fsm->claim_cb && !recs[i]->needs_fetch
+		             ? fsm->claim_cb(fsm->cb_arg, &e->sets[i], index, e->token)
+		             : 0;
 		if (rc == 1)
 			fsm->st.claimed++;
 		else if (rc == 0)
@@ -353,10 +354,12 @@ static void catch_up_one(struct cl_fsm *fsm, const struct cl_manifest_db *m)
 	} else if (r->applied < m->last_modified) {
 		r->needs_fetch = true;
 	}
-	if (r->needs_fetch)
+	if (r->needs_fetch) {
 		log_info(CL_FSM_COMP, "fsm database needs fetch db=%s modified=%llu local=%llu",
 		         m->name, (unsigned long long)m->last_modified,
 		         (unsigned long long)r->applied);
+		r->applied = m->last_modified; /* validate later entries like every node does */
+	}
 	r->seen = true;
 	r->dirty = true;
 }
@@ -489,6 +492,12 @@ bool cl_fsm_token_seen(struct cl_fsm *fsm, const char *db, uint64_t token)
 {
 	struct cl_dbrec *r = cl__fsm_find(fsm, db);
 	return token != 0 && r && token_in(r, token);
+}
+
+bool cl_fsm_db_needs_fetch(struct cl_fsm *fsm, const char *db)
+{
+	struct cl_dbrec *r = cl__fsm_find(fsm, db);
+	return r && r->live && r->needs_fetch;
 }
 
 size_t cl_fsm_needs_fetch(struct cl_fsm *fsm, char (*names)[CL_DBNAME_MAX], size_t max)

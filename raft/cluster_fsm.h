@@ -123,6 +123,9 @@ int cl_fsm_db_index(struct cl_fsm *fsm, const char *db, uint64_t *index_r);
 /* Has token been applied to db (among the last CL_FSM_TOKENS)? */
 bool cl_fsm_token_seen(struct cl_fsm *fsm, const char *db, uint64_t token);
 
+/* Does db (live) wait for a fetch (its local file is not a valid copy)? */
+bool cl_fsm_db_needs_fetch(struct cl_fsm *fsm, const char *db);
+
 /* Names of databases that need a fetch from a peer, up to max; returns how many exist. */
 size_t cl_fsm_needs_fetch(struct cl_fsm *fsm, char (*names)[CL_DBNAME_MAX], size_t max);
 

@@ -47,7 +47,10 @@ struct cl_join_token {
 /* Token text (NUL-terminated) into out; returns its length or 0 if it does not fit / bad
  * fields. */
 size_t cl_join_token_encode(const struct cl_join_token *t, char *out, size_t cap);
-/* Parse a token; 0 or MR_EINVAL (bad prefix, base64, protobuf, field). */
+/* Parse a token; 0 or MR_EINVAL (bad prefix, base64, protobuf, field). The token carries a
+ * 4-byte check (JoinToken.check) and only the exact text the encoder produces is accepted, so
+ * a mistyped or truncated token fails here rather than at the inviting member. No surrounding
+ * whitespace: callers trim what they read. */
 int cl_join_token_decode(const char *s, struct cl_join_token *t);
 
 /* proof = BLAKE2b-256(key = secret, "mailraft join proof v1"). */

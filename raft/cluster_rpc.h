@@ -136,7 +136,9 @@ int cl_rpc_call_sync(struct cl_rpc_client *c, const char *rpc_address, uint32_t 
                      const void *body, size_t len, unsigned timeout_ms, uint8_t **reply_r,
                      size_t *reply_len_r);
 
-/* Calls in flight complete with MR_ECLOSED before this returns. *c set to NULL. */
+/* Calls in flight complete with MR_ECLOSED before this returns (a call whose reply already
+ * arrived completes with it). *c set to NULL. Never from a done callback (it would wait for
+ * itself). */
 void cl_rpc_client_close(struct cl_rpc_client **c);
 
 #endif

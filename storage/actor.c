@@ -160,6 +160,7 @@ static int run_fn(struct actor *a, struct job *j, struct store_db *db)
 {
 	int rv;
 	db->n_unknown = 0;
+	uint64_t started = mr_now_ms();
 	for (unsigned attempt = 0;; attempt++) {
 		db->in_job = true;
 		rv = j->fn(db, j->arg);
@@ -171,11 +172,17 @@ static int run_fn(struct actor *a, struct job *j, struct store_db *db)
 			rv = 0; /* an earlier attempt's entry did commit */
 			break;
 		}
-		if (attempt + 1 >= STORE_REPL_RETRIES)
+		/* enough attempts AND long enough to ride out an election */
+		if (attempt + 1 >= STORE_REPL_RETRIES &&
+		    mr_now_ms() - started >= STORE_REPL_RETRY_WINDOW_MS)
 			break;
 		struct store_waiter w = {.rv = 1};
-		unsigned ms = 1 + randombytes_uniform(attempt < 8 ? 2u + attempt * 2u : 20u);
+		unsigned ms = 1 + randombytes_uniform(attempt < 8 ? 2u + attempt * 2u : 40u);
+		/* the connection stays the job's during the back-off: replication requests run
+		 * meanwhile and must not close it under the next attempt */
+		db->in_job = true;
 		(void)store__actor_wait(a, &w, (int)ms);
+		db->in_job = false;
 		if (store__repl_unknown_applied(a, db)) {
 			rv = 0;
 			break;

@@ -27,7 +27,15 @@ struct store_ticket {
 	int refs;
 };
 
-enum repl_req_kind { REQ_APPLY, REQ_NOTE, REQ_INDEX_GET, REQ_INDEX_SET };
+enum repl_req_kind {
+	REQ_APPLY,
+	REQ_NOTE,
+	REQ_INDEX_GET,
+	REQ_INDEX_SET,
+	REQ_CHECKPOINT, /* store_repl_checkpoint (fetch serving side) */
+	REQ_INSTALL,    /* store_repl_install (fetching side) */
+	REQ_HOLD,       /* store_repl_hold */
+};
 
 struct repl_req {
 	enum repl_req_kind kind;
@@ -37,6 +45,10 @@ struct repl_req {
 	size_t n;
 	const uint32_t *pgno;
 	const uint8_t *const *pages;
+	const char *copy_path; /* REQ_INSTALL */
+	const uint8_t *key_file;
+	size_t key_len;
+	bool hold; /* REQ_HOLD */
 };
 
 void store_set_replicator(struct store *st, const struct store_replicator *r, void *ud)
@@ -99,6 +111,7 @@ static struct repl_index_ent *index_find(struct actor *a, const char *db, bool a
 	struct repl_index_ent *e = &a->ridx[a->nridx++];
 	snprintf(e->name, sizeof e->name, "%s", db);
 	e->index = 0;
+	e->hold = false;
 	return e;
 }
 
@@ -156,6 +169,13 @@ static void reset_stmts(struct store_db *db)
 int store__repl_commit(struct store_db *db)
 {
 	struct store *st = db->st;
+	struct repl_index_ent *held = index_find(store__actor_of(st, db->name), db->name, false);
+	if (held && held->hold) {
+		/* Our files are not a valid replica (awaiting a fetch): a transaction built on
+		 * them must not reach the log, even with the right base index. */
+		store_tx_rollback(db);
+		return MR_EBUSY;
+	}
 	int rv = store_exec(db, "COMMIT");
 	if (rv != 0) {
 		store_tx_rollback(db);
@@ -252,13 +272,205 @@ static int do_apply(struct actor *a, const char *name, struct repl_req *q)
 static int do_note(struct actor *a, const char *name, struct repl_req *q)
 {
 	store__actor_close_db(a, name);
-	index_find(a, name, true)->index = q->gone ? 0 : q->index;
+	struct repl_index_ent *e = index_find(a, name, true);
+	e->index = q->gone ? 0 : q->index;
+	if (q->gone)
+		e->hold = false; /* nothing left to fetch */
 	token_applied(a, q->token);
 	if (waiting_for(a, name) && a->waiter->token == q->token) {
 		a->waiter->rv = 0;
 		a->waiter->index = q->index;
 	}
 	store__post(a->st, NULL, NULL, 0, name);
+	return 0;
+}
+
+/* ---- database fetch (actor thread; raft/cluster_fetch.h) ----------------------------------- */
+
+/* db's open connection on this actor, or NULL (never opens). */
+static struct store_db *open_db_of(struct actor *a, const char *name)
+{
+	for (size_t i = 0; i < a->ndbs; i++)
+		if (strcmp(a->dbs[i]->name, name) == 0)
+			return a->dbs[i];
+	return NULL;
+}
+
+static bool wal_nonempty(struct store *st, const char *name)
+{
+	char *p = store__db_path(st, name, ".db-wal");
+	struct stat sb;
+	bool yes = stat(p, &sb) == 0 && sb.st_size > 0;
+	free(p);
+	return yes;
+}
+
+/* TRUNCATE checkpoint of a connection (capture on or off). 0, MR_EBUSY, MR_EIO. */
+static int checkpoint_any(struct store_db *db)
+{
+	if (db->in_tx || repl_pending(db))
+		return MR_EBUSY;
+	reset_stmts(db);
+	if (repl_enabled(db))
+		return repl_checkpoint(db, true);
+	int log = -1, ckpt = -1;
+	int rc = sqlite3_wal_checkpoint_v2(db->sql, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log, &ckpt);
+	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+		return MR_EBUSY;
+	return rc == SQLITE_OK ? 0 : MR_EIO;
+}
+
+static int do_checkpoint(struct actor *a, const char *name, struct repl_req *q)
+{
+	if (!store_exists(a->st, name))
+		return MR_ENOTFOUND;
+	struct store_db *db = open_db_of(a, name);
+	int rv;
+	/* Not open: the -wal is normally gone (checkpointed at close); after a crash it may
+	 * still hold committed frames, which opening the database checkpoints. */
+	if (!db && wal_nonempty(a->st, name) && (rv = store__actor_get_db(a, name, 0, &db)) != 0)
+		return rv;
+	if (db && (rv = checkpoint_any(db)) != 0) {
+		if (rv != MR_EBUSY)
+			log_error(STORE_COMPONENT, "fetch checkpoint failed db=%s err=%s", name,
+			          mr_strerror(rv));
+		return rv;
+	}
+	q->index = index_of(a, name);
+	return 0;
+}
+
+static int fsync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return MR_EIO;
+	int rc = fsync(fd);
+	close(fd);
+	return rc == 0 ? 0 : MR_EIO;
+}
+
+/* Nobody has db open: remove the stale -wal/-shm (everything they held is older than the copy),
+ * write the key file atomically, rename the copy over the database file, sync the directory. */
+static int install_files(struct store *st, const char *name, const struct repl_req *q)
+{
+	static const char *const stale[] = {".db-wal", ".db-shm"};
+	for (size_t i = 0; i < MR_ARRAY_LEN(stale); i++) {
+		char *p = store__db_path(st, name, stale[i]);
+		int bad = unlink(p) != 0 && errno != ENOENT;
+		free(p);
+		if (bad)
+			return MR_EIO;
+	}
+	char *kp = store__db_path(st, name, ".key");
+	int rv = store__file_write_atomic(kp, q->key_file, q->key_len);
+	free(kp);
+	if (rv != 0)
+		return rv;
+	char *dp = store__db_path(st, name, ".db");
+	if (rename(q->copy_path, dp) != 0) {
+		log_error(STORE_COMPONENT, "fetch install: rename failed db=%s err=%s", name,
+		          strerror(errno));
+		rv = MR_EIO;
+	}
+	free(dp);
+	return rv == 0 ? fsync_dir(st->db_dir) : rv;
+}
+
+/* Copy src over dst in place (same inode: an open connection keeps working), truncate, sync. */
+static int copy_over(const char *src, const char *dst)
+{
+	int in = open(src, O_RDONLY | O_CLOEXEC);
+	int out = open(dst, O_WRONLY | O_CLOEXEC);
+	int rv = in >= 0 && out >= 0 ? 0 : MR_EIO;
+	size_t cap = 1u << 20;
+	uint8_t *buf = xmalloc(cap);
+	off_t off = 0;
+	while (rv == 0) {
+		ssize_t k = pread(in, buf, cap, off);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			rv = k == 0 ? 0 : MR_EIO;
+			break;
+		}
+		for (ssize_t w = 0; rv == 0 && w < k;) {
+			ssize_t n = pwrite(out, buf + w, (size_t)(k - w), off + w);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				rv = MR_EIO;
+			else
+				w += n;
+		}
+		off += k;
+	}
+	free(buf);
+	if (rv == 0 && (ftruncate(out, off) != 0 || fdatasync(out) != 0))
+		rv = MR_EIO;
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	return rv;
+}
+
+/* A job on this actor holds db (it waits in a commit, or backs off between re-runs): the
+ * connection cannot be closed under it. Write the copy into the file in place like foreign
+ * pages (empty WAL, capture off, write, drop caches, capture back on). */
+static int install_in_place(struct store_db *db, const struct repl_req *q)
+{
+	struct store *st = db->st;
+	uint8_t cur[STORE_WRAPPED_LEN + 1];
+	size_t cur_len = 0;
+	char *kp = store__db_path(st, db->name, ".key");
+	int rv = store__file_read(kp, cur, sizeof cur, &cur_len);
+	free(kp);
+	if (rv != 0 || cur_len != q->key_len || memcmp(cur, q->key_file, cur_len) != 0)
+		return MR_EBUSY; /* another key: only a closed connection can switch; retry */
+	if ((rv = checkpoint_any(db)) != 0 || (rv = repl_disable(db)) != 0)
+		return rv == MR_EBUSY ? MR_EBUSY : MR_EIO;
+	char *dp = store__db_path(st, db->name, ".db");
+	rv = copy_over(q->copy_path, dp);
+	free(dp);
+	int rv2 = repl_invalidate(db);
+	int rv3 = st->repl ? repl_enable(db) : 0;
+	if (rv == 0 && (rv2 != 0 || rv3 != 0))
+		rv = MR_EIO;
+	if (rv == 0)
+		unlink(q->copy_path);
+	return rv;
+}
+
+static int do_install(struct actor *a, const char *name, struct repl_req *q)
+{
+	struct store *st = a->st;
+	struct store_db *db = open_db_of(a, name);
+	if (db && repl_pending(db)) {
+		/* A local transaction built on the stale copy: it loses (as against foreign
+		 * pages); if its entry still commits it arrives through the log. */
+		(void)repl_abort(db);
+		if (waiting_for(a, name))
+			a->waiter->rv = STORE_ECONFLICT;
+	}
+	/* a->waiter set: this request runs inside a job's wait, and that job may use db even
+	 * when db->in_job is false (re-run back-off), so the connection must stay. */
+	if (db && !db->in_job && !a->waiter) {
+		store__actor_close_db(a, name);
+		db = NULL;
+	}
+	int rv = db ? install_in_place(db, q) : install_files(st, name, q);
+	if (rv != 0) {
+		log_error(STORE_COMPONENT, "fetch install failed db=%s err=%s", name,
+		          mr_strerror(rv));
+		return rv;
+	}
+	struct repl_index_ent *e = index_find(a, name, true);
+	e->index = q->index;
+	e->hold = false;
+	store__post(st, NULL, NULL, 0, name);
+	log_info(STORE_COMPONENT, "fetched copy installed db=%s index=%llu%s", name,
+	         (unsigned long long)q->index, db ? " (in place)" : "");
 	return 0;
 }
 
@@ -275,6 +487,13 @@ int store__repl_run(struct actor *a, struct job *j)
 		return 0;
 	case REQ_INDEX_SET:
 		index_find(a, j->dbname, true)->index = q->index;
+		return 0;
+	case REQ_CHECKPOINT:
+		return do_checkpoint(a, j->dbname, q);
+	case REQ_INSTALL:
+		return do_install(a, j->dbname, q);
+	case REQ_HOLD:
+		index_find(a, j->dbname, true)->hold = q->hold;
 		return 0;
 	}
 	return MR_EINVAL;
@@ -311,6 +530,38 @@ void store_repl_set_index(struct store *st, const char *db, uint64_t index)
 {
 	struct repl_req q = {.kind = REQ_INDEX_SET, .index = index};
 	(void)store__repl_submit(st, db, &q);
+}
+
+int store_repl_checkpoint(struct store *st, const char *db, uint64_t *index_r)
+{
+	if (!st || !db || !store__name_valid(db))
+		return MR_EINVAL;
+	struct repl_req q = {.kind = REQ_CHECKPOINT};
+	int rv = store__repl_submit(st, db, &q);
+	if (rv == 0 && index_r)
+		*index_r = q.index;
+	return rv;
+}
+
+int store_repl_hold(struct store *st, const char *db, bool hold)
+{
+	if (!st || !db || !store__name_valid(db))
+		return MR_EINVAL;
+	struct repl_req q = {.kind = REQ_HOLD, .hold = hold};
+	return store__repl_submit(st, db, &q);
+}
+
+int store_repl_install(struct store *st, const char *db, uint64_t index, const char *copy_path,
+                       const uint8_t *key_file, size_t key_len)
+{
+	if (!st || !db || !store__name_valid(db) || !copy_path || !key_file || key_len == 0)
+		return MR_EINVAL;
+	struct repl_req q = {.kind = REQ_INSTALL,
+	                     .index = index,
+	                     .copy_path = copy_path,
+	                     .key_file = key_file,
+	                     .key_len = key_len};
+	return store__repl_submit(st, db, &q);
 }
 
 /* ---- creation (actor thread) --------------------------------------------------------------- */

@@ -205,7 +205,8 @@ int mbox_append(struct store_db *db, const char *folder, const char *flags, int6
  *     outcome within STORE_REPL_TIMEOUT_MS: aborted, that error (or STORE_EUNKNOWN).
  * While it waits the actor keeps running store_repl_* requests (never other jobs), so the
  * thread applying the log may block on them. A job (store_submit/store_run) whose function
- * returns STORE_ECONFLICT or STORE_EUNKNOWN is re-run up to STORE_REPL_RETRIES times on the
+ * returns STORE_ECONFLICT or STORE_EUNKNOWN is re-run (at least STORE_REPL_RETRIES times and
+ * STORE_REPL_RETRY_WINDOW_MS, with a short random back-off) on the
  * state it has caught up with; after an unknown outcome it stops re-running (and succeeds) once
  * one of its earlier tokens shows up as applied. Job functions must therefore be re-runnable
  * (they are: every mailbox/directory job is a function of (db, arg)). The commit hook fires
@@ -213,6 +214,7 @@ int mbox_append(struct store_db *db, const char *folder, const char *flags, int6
 #define STORE_ECONFLICT MR_ECONFLICT /* conflict: built on a stale state, re-run the job */
 #define STORE_EUNKNOWN MR_EUNKNOWN   /* outcome unknown (= raft/cluster_node.h CL_EUNKNOWN) */
 #define STORE_REPL_RETRIES 200
+#define STORE_REPL_RETRY_WINDOW_MS 6000 /* and keep re-running at least this long (elections) */
 #define STORE_REPL_TIMEOUT_MS 15000
 
 struct repl_tx;

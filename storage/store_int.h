@@ -88,6 +88,7 @@ struct store_waiter {
 struct repl_index_ent {
 	char name[STORE_DBNAME_MAX];
 	uint64_t index;
+	bool hold; /* awaiting a fetched copy: commits refused (store_repl_hold) */
 };
 
 #define STORE_APPLIED_TOKENS 256

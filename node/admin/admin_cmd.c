@@ -22,6 +22,11 @@ static const struct admin_cmd admin_cmds[] = {
     {MR__CTL_REQUEST__CMD_ALIAS_ADD, "alias add", admin__cmd_alias_add},
     {MR__CTL_REQUEST__CMD_ALIAS_LIST, "alias list", admin__cmd_alias_list},
     {MR__CTL_REQUEST__CMD_ALIAS_RM, "alias rm", admin__cmd_alias_rm},
+    {MR__CTL_REQUEST__CMD_CLUSTER_MEMBERS, "cluster members", admin__cmd_cluster_members},
+    {MR__CTL_REQUEST__CMD_CLUSTER_ADD, "cluster add", admin__cmd_cluster_add},
+    {MR__CTL_REQUEST__CMD_CLUSTER_ASSIGN, "cluster assign", admin__cmd_cluster_assign},
+    {MR__CTL_REQUEST__CMD_CLUSTER_REMOVE, "cluster remove", admin__cmd_cluster_remove},
+    {MR__CTL_REQUEST__CMD_CLUSTER_TRANSFER, "cluster transfer", admin__cmd_cluster_transfer},
 };
 
 void admin__dispatch(struct admin_req *r)

@@ -1,7 +1,9 @@
 /* admin_cmd_status.c - `status`: version, uptime, data directory, the listeners from the
- * configuration, the cluster shape (a single node until replication lands) and the number of
- * domains, accounts and aliases, counted by a job on the directory database. */
+ * configuration, the mode (single-node, or the cluster fields of admin_cmd_cluster.c) and the
+ * number of domains, accounts and aliases, counted by a job on the directory database (skipped,
+ * shown as "-", while a cluster node does not serve the directory yet). */
 #include "admin_int.h"
+#include "cluster/cluster.h"
 #include "common/err.h"
 #include "node.h"
 #include <inttypes.h>
@@ -21,6 +23,16 @@ static int status_job(struct store_db *db, void *arg)
 	if (rv == 0)
 		rv = dir_alias_list(db, count_cb, &r->n_aliases);
 	return rv;
+}
+
+static void count(struct admin_req *r, const char *name, uint64_t n)
+{
+	char tmp[24];
+	if (r->no_counts)
+		snprintf(tmp, sizeof tmp, "-");
+	else
+		snprintf(tmp, sizeof tmp, "%" PRIu64, n);
+	admin_resp_field(&r->resp, name, tmp);
 }
 
 static void listener(struct admin_req *r, const char *name, const char *addr)
@@ -45,22 +57,24 @@ static void status_done(struct admin_req *r, int rv)
 	snprintf(tmp, sizeof tmp, "%" PRIu64, up);
 	admin_resp_field(&r->resp, "uptime_seconds", tmp);
 	admin_resp_field(&r->resp, "data_dir", cfg->data_dir);
-	admin_resp_field(&r->resp, "cluster", "single node (cluster of one)");
+	admin__status_cluster(r);
 	listener(r, "smtp", cfg->smtp_listen);
 	listener(r, "imap", cfg->imap_listen);
 	listener(r, "imaps", cfg->imaps_listen);
 	listener(r, "pop3", cfg->pop3_listen);
 	listener(r, "pop3s", cfg->pop3s_listen);
-	snprintf(tmp, sizeof tmp, "%" PRIu64, r->n_domains);
-	admin_resp_field(&r->resp, "domains", tmp);
-	snprintf(tmp, sizeof tmp, "%" PRIu64, r->n_accounts);
-	admin_resp_field(&r->resp, "accounts", tmp);
-	snprintf(tmp, sizeof tmp, "%" PRIu64, r->n_aliases);
-	admin_resp_field(&r->resp, "aliases", tmp);
+	count(r, "domains", r->n_domains);
+	count(r, "accounts", r->n_accounts);
+	count(r, "aliases", r->n_aliases);
 	admin__reply(r);
 }
 
 void admin__cmd_status(struct admin_req *r)
 {
+	if (cluster_enabled(node_get()) && !cluster_ready()) {
+		r->no_counts = true;
+		status_done(r, 0);
+		return;
+	}
 	admin__job(r, STORE_DIRECTORY, 0, status_job, status_done);
 }

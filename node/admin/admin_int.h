@@ -1,7 +1,7 @@
 /* admin_int.h - declarations shared by the files of node/admin: one request in flight
  * (struct admin_req), the command table entry, the store-job helper and the reply path.
  * admin.c owns the socket and the connections, admin_cmd.c the table and the central gate,
- * admin_cmd_*.c one concern each (status, domain, account, alias). */
+ * admin_cmd_*.c one concern each (status, domain, account, alias, cluster). */
 #ifndef MR_ADMIN_INT_H
 #define MR_ADMIN_INT_H
 #include <stdint.h>
@@ -32,6 +32,8 @@ struct admin_req {
 	uint64_t n_domains, n_accounts, n_aliases;
 	char **names; /* alias names collected by a job */
 	size_t n_names;
+	bool no_counts; /* status: directory not served yet (cluster catching up) */
+	uint64_t cl_id; /* cluster verbs: the member concerned (0: none / any) */
 	uv_work_t work;
 	int work_rv;
 };
@@ -72,5 +74,12 @@ void admin__cmd_account_passwd(struct admin_req *r);
 void admin__cmd_alias_add(struct admin_req *r);
 void admin__cmd_alias_list(struct admin_req *r);
 void admin__cmd_alias_rm(struct admin_req *r);
+void admin__cmd_cluster_members(struct admin_req *r);
+void admin__cmd_cluster_add(struct admin_req *r);
+void admin__cmd_cluster_assign(struct admin_req *r);
+void admin__cmd_cluster_remove(struct admin_req *r);
+void admin__cmd_cluster_transfer(struct admin_req *r);
+/* The cluster fields of `status` ("mode: single-node" outside cluster mode). */
+void admin__status_cluster(struct admin_req *r);
 
 #endif

@@ -202,12 +202,14 @@ static int start_node(char *err, size_t errlen, bool boot)
 	    .attach = cl_engine_attach,
 	    .attach_arg = c->engine,
 	    .on_leader = on_leader,
+	    .election_timeout_ms = cfg->cluster_election_timeout,
 	};
 	int rv = cl_node_start(&nc, &c->node);
 	free(rdir);
 	if (rv != 0)
 		return fail(err, errlen, rv, "cannot start the raft node at %s", c->address);
 	cl_engine_set_node(c->engine, c->node);
+	cl_fetch_set_node(c->fetch, c->node);
 	return 0;
 }
 
@@ -232,6 +234,19 @@ static int load_identity(char *err, size_t errlen)
 		return fail(err, errlen, MR_ECONFIG, "no RPC port after %s (port + 1)",
 		            rpc_base);
 	return 0;
+}
+
+int cluster_preflight(const struct node *n, char *err, size_t errlen)
+{
+	char *p = xasprintf("%s/%s/%s", n->cfg->data_dir, CLUSTER_DIR, CL_PKI_NODE_CERT);
+	bool ok = access(p, F_OK) == 0;
+	int rv = ok ? 0
+	            : fail(err, errlen, MR_ENOTFOUND,
+	                   "cluster_address is set but %s is missing: run `mailraftctl cluster "
+	                   "init` (first node) or `mailraftctl cluster join TOKEN` first",
+	                   p);
+	free(p);
+	return rv;
 }
 
 int cluster_start(struct node *n, char *err, size_t errlen)
@@ -262,21 +277,34 @@ int cluster_start(struct node *n, char *err, size_t errlen)
 	}
 	char(*unknown)[CL_DBNAME_MAX] = xcalloc(MAX_ADOPT, CL_DBNAME_MAX);
 	size_t n_unknown = cl_engine_unknown_dbs(c->engine, unknown, MAX_ADOPT);
-	if (n_unknown > 0 && !boot) {
-		rv = fail(err, errlen, MR_ECONFIG,
-		          "%s/db holds databases the cluster does not know; only the first "
-		          "node (`cluster init`) adopts local data",
-		          n->cfg->data_dir);
-		free(unknown);
-		goto fail;
-	}
+	/* Without the bootstrap marker, databases the state machine does not know yet are the
+	 * ones created after its last sync point: the log replay brings them back. */
+	if (!boot)
+		n_unknown = 0;
 	if (n_unknown > MAX_ADOPT) {
 		rv = fail(err, errlen, MR_ETOOBIG, "too many databases to adopt in %s",
 		          n->cfg->data_dir);
 		free(unknown);
 		goto fail;
 	}
-	if ((rv = cl_rpc_client_open(&c->pki, &c->client)) != 0 ||
+	if ((rv = cl_rpc_client_open(&c->pki, &c->client)) != 0) {
+		fail(err, errlen, rv, "cannot set up the member RPC client");
+		free(unknown);
+		goto fail;
+	}
+	struct cl_fetch_config fc = {
+	    .data_dir = n->cfg->data_dir,
+	    .store = n->store,
+	    .fsm = cl_engine_fsm_handle(c->engine),
+	    .call = cl_fetch_rpc_call,
+	    .call_ud = c->client,
+	};
+	if ((rv = cl_fetch_open(&fc, &c->fetch)) != 0) {
+		fail(err, errlen, rv, "cannot set up database fetch in %s", n->cfg->data_dir);
+		free(unknown);
+		goto fail;
+	}
+	if (
 	    (rv = cl_rpc_server_start(c->rpc_listen, &c->pki, cluster__rpc_table,
 	                              cluster__rpc_table_len, c, &c->rpc)) != 0) {
 		fail(err, errlen, rv, "cannot serve the member RPC on %s", c->rpc_listen);
@@ -321,10 +349,13 @@ void cluster_stop(void)
 		uv_close((uv_handle_t *)&c->async, NULL);
 		c->handles_up = false;
 	}
+	cl_rpc_server_stop(&c->rpc);
+	if (c->fetch)
+		cl_fetch_set_node(c->fetch, NULL);
 	if (c->engine)
 		cl_engine_set_node(c->engine, NULL);
-	cl_rpc_server_stop(&c->rpc);
 	cl_node_stop(&c->node);
+	cl_fetch_close(&c->fetch);
 	cl_rpc_client_close(&c->client);
 	cl_engine_close(&c->engine);
 	cluster__drain_posts(); /* completions that raced the stop (their callers get them) */

@@ -27,6 +27,11 @@ struct node;
 /* True if the configuration asks for cluster mode (cluster_address set). */
 bool cluster_enabled(const struct node *n);
 
+/* Before store_open (which would create a master key in an empty data directory): 0 if the
+ * node's credentials exist (<data_dir>/cluster/node.crt), else MR_ENOTFOUND with a message
+ * telling to run `mailraftctl cluster init` or `cluster join`. */
+int cluster_preflight(const struct node *n, char *err, size_t errlen);
+
 /* Start replication for n (after store_open, before admin_start and the frontends serve):
  * load the credentials, open the engine, start the RPC server and the raft node, bootstrap or
  * join as the markers say. Returns 0 or MR_E* with a message in err. */

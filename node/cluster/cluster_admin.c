@@ -439,6 +439,7 @@ void cluster__poll(uv_timer_t *t)
 	if (!c->node || cl_node_status(c->node, &st) != 0)
 		return;
 	check_ready(&st);
+	cluster__forward_sweep(st.leader_id); /* forwards to a deposed or dead leader */
 	if (c->joining)
 		joiner_step(&st);
 	static unsigned round;

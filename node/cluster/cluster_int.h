@@ -14,6 +14,7 @@
 
 #include "cluster/cluster.h"
 #include "raft/cluster_engine.h"
+#include "raft/cluster_fetch.h"
 #include "raft/cluster_join.h"
 #include "raft/cluster_pki.h"
 #include "raft/cluster_rpc.h"
@@ -48,6 +49,7 @@ struct cluster {
 	struct raft_uv_transport transport;
 	char bind[CL_ADDRESS_MAX + 1];   /* raft bind address ("" = address) */
 	struct cl_engine *engine;
+	struct cl_fetch *fetch;
 	struct cl_node *node;
 	struct cl_rpc_server *rpc;
 	struct cl_rpc_client *client;
@@ -92,6 +94,10 @@ extern const size_t cluster__rpc_table_len;
 /* The engine's forward hook: an encoded entry to the leader's FORWARD op. */
 int cluster__forward(void *ud, raft_id leader, const void *buf, size_t len, cl_apply_cb cb,
                      void *cb_ud);
+
+/* End at once (outcome unknown) every forward in flight to a node other than leader (the
+ * current leader's id; 0 = none known: every forward). Any thread. */
+void cluster__forward_sweep(uint64_t leader);
 
 /* Member poll round and readiness check (main loop timer). */
 void cluster__poll(uv_timer_t *t);

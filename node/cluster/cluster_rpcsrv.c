@@ -10,6 +10,7 @@
  * Handlers run on nng threads and never block: slow work completes through callbacks. */
 #include "cluster/cluster_int.h"
 
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,42 +22,109 @@
 #include "node.h"
 #include "rpc.pb-c.h"
 
-/* ---- forward (client side: the engine's hook) ---------------------------------------------- */
+/* ---- forward (client side: the engine's hook) ----------------------------------------------
+ * A forward whose leader dies would wait for the RPC timeout (nng queues the request until it
+ * can redial). The poll tick sweeps forwards sent to a node that is no longer the leader and
+ * ends them at once with "outcome unknown": the store re-runs the job against the new leader,
+ * and stops once the old entry shows up as applied if it did commit. Each forward is owned by
+ * the list and by its RPC; whoever ends it first calls back, the last reference frees it. */
 
 struct fwd {
+	struct fwd *prev, *next;
+	uint64_t leader;
 	cl_apply_cb cb;
 	void *cb_ud;
+	bool ended;
+	int refs;
 };
+
+static pthread_mutex_t fwd_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct fwd *fwd_list;
+
+static void fwd_unlink(struct fwd *f)
+{
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		fwd_list = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	f->prev = f->next = NULL;
+}
+
+/* Drop one reference; end the forward (callback) if it was still running. */
+static void fwd_release(struct fwd *f, int status)
+{
+	pthread_mutex_lock(&fwd_mu);
+	bool call = !f->ended;
+	if (call) {
+		f->ended = true;
+		fwd_unlink(f);
+		f->refs--; /* the list's reference */
+	}
+	bool last = --f->refs == 0;
+	pthread_mutex_unlock(&fwd_mu);
+	if (call)
+		f->cb(f->cb_ud, status, NULL);
+	if (last)
+		free(f);
+}
 
 static void fwd_done(void *ud, int status, const uint8_t *body, size_t len)
 {
 	(void)body;
 	(void)len;
-	struct fwd *f = ud;
 	/* A transport failure after the request may have left: the entry may still commit. */
 	if (status == CL_RPC_ETIMEDOUT || status == MR_EIO || status == MR_EPROTO)
 		status = CL_EUNKNOWN;
-	f->cb(f->cb_ud, status, NULL);
-	free(f);
+	fwd_release(ud, status);
 }
 
 int cluster__forward(void *ud, raft_id leader, const void *buf, size_t len, cl_apply_cb cb,
                      void *cb_ud)
 {
 	struct cluster *c = ud;
-	(void)leader;
 	char rpc[CL_ADDRESS_MAX + 1];
 	bool self = false;
 	if (cluster__leader_rpc(rpc, &self) != 0 || self)
 		return MR_ENOTLEADER;
-	struct fwd *f = xmalloc(sizeof *f);
+	struct fwd *f = xcalloc(1, sizeof *f);
+	f->leader = leader;
 	f->cb = cb;
 	f->cb_ud = cb_ud;
+	f->refs = 2;
+	pthread_mutex_lock(&fwd_mu);
+	f->next = fwd_list;
+	if (fwd_list)
+		fwd_list->prev = f;
+	fwd_list = f;
+	pthread_mutex_unlock(&fwd_mu);
 	int rv = cl_rpc_call(c->client, rpc, CL_RPC_FORWARD, buf, len, CLUSTER_FORWARD_TIMEOUT_MS,
 	                     fwd_done, f);
-	if (rv != 0)
+	if (rv != 0) {
+		pthread_mutex_lock(&fwd_mu);
+		fwd_unlink(f);
+		pthread_mutex_unlock(&fwd_mu);
 		free(f);
+	}
 	return rv;
+}
+
+void cluster__forward_sweep(uint64_t leader)
+{
+	for (;;) {
+		pthread_mutex_lock(&fwd_mu);
+		struct fwd *f = fwd_list;
+		while (f && f->leader == leader)
+			f = f->next;
+		if (f)
+			f->refs++; /* keep it alive across the release below */
+		pthread_mutex_unlock(&fwd_mu);
+		if (!f)
+			return;
+		fwd_release(f, CL_EUNKNOWN); /* ends it: the list's reference goes */
+		fwd_release(f, CL_EUNKNOWN); /* our extra one (already ended: no callback) */
+	}
 }
 
 /* ---- FORWARD (server side) ------------------------------------------------------------------ */
@@ -229,7 +297,20 @@ static void h_join(void *ud, struct cl_rpc_call *call, const uint8_t *body, size
 	}
 }
 
+/* ---- FETCH: a database copy for a lagging node (raft/cluster_fetch.h) ----------------------- */
+
+static void h_fetch(void *ud, struct cl_rpc_call *call, const uint8_t *body, size_t len)
+{
+	struct cluster *c = ud;
+	if (!c->fetch) {
+		cl_rpc_reply(call, MR_ECLOSED, NULL, 0);
+		return;
+	}
+	cl_fetch_serve(c->fetch, body, len, cl_fetch_rpc_reply, call);
+}
+
 const struct cl_rpc_handler cluster__rpc_table[] = {
+    {CL_RPC_FETCH, false, h_fetch},
     {CL_RPC_FORWARD, false, h_forward},
     {CL_RPC_STATUS, false, h_status},
     {CL_RPC_MEMBER, false, h_member},

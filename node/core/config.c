@@ -57,6 +57,7 @@ static const struct ckey keys[] = {
 	{"plaintext_auth", BOOL(plaintext_auth), "false", "allow passwords over unencrypted connections", 0, 0, NULL},
 	{"cluster_address", S(cluster_address), "", "this node's raft address host:port (member RPC on port+1); empty = single node", 0, 0, NULL},
 	{"cluster_bind", S(cluster_bind), "", "address to listen on for raft (RPC on port+1); empty = cluster_address", 0, 0, NULL},
+	{"cluster_election_timeout", UINT(cluster_election_timeout), "800", "ms without a leader before an election (failover takes 1-2x this)", 200, 60000, NULL},
 };
 
 static int set_value(struct config *cfg, const struct ckey *k, const char *v, char *why,

@@ -171,7 +171,7 @@ static int script(void)
 
 	if (expect(0, "status", &r))
 		return -1;
-	CHECK(strcmp(field(r, "cluster"), "single node (cluster of one)") == 0, "cluster");
+	CHECK(strcmp(field(r, "mode"), "single-node") == 0, "mode %s", field(r, "mode"));
 	CHECK(strcmp(field(r, "domains"), "0") == 0, "domains %s", field(r, "domains"));
 	CHECK(strcmp(field(r, "version"), MR_VERSION) == 0, "version");
 	CHECK(strcmp(field(r, "smtp"), "127.0.0.1:2525") == 0, "smtp %s", field(r, "smtp"));
@@ -179,6 +179,15 @@ static int script(void)
 	admin_resp_free_unpacked(&r);
 
 	/* domains */
+	/* cluster verbs on a single node: "not in cluster mode", EX_UNAVAILABLE */
+	if (expect(69, "cluster members", &r))
+		return -1;
+	CHECK(r->error && strstr(r->error, "not in cluster mode"), "members error %s",
+	      r->error ? r->error : "-");
+	admin_resp_free_unpacked(&r);
+	if (expect(69, "cluster promote 2", NULL) || expect(69, "cluster transfer", NULL) ||
+	    expect(64, "cluster promote x", NULL))
+		return -1;
 	if (expect(0, "domain add Example.ORG", &r))
 		return -1;
 	CHECK(r->message && strcmp(r->message, "domain example.org added") == 0, "msg");

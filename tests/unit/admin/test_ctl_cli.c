@@ -89,8 +89,9 @@ static void test_dashdash(void)
 static void test_planned(void)
 {
 	struct ctl_opts o;
-	const char *planned[][2] = {{"cluster", "init"}, {"backup", "create"}, {"queue", "list"},
-	                            {"dkim", "rotate"},  {"cert", "reload"},   {"domain", "dns"}};
+	const char *planned[][2] = {{"cluster", "failover"}, {"backup", "create"},
+	                            {"queue", "list"},       {"dkim", "rotate"},
+	                            {"cert", "reload"},      {"domain", "dns"}};
 	for (size_t i = 0; i < MR_ARRAY_LEN(planned); i++) {
 		char *argv[] = {"mailraftctl", (char *)planned[i][0], (char *)planned[i][1], "x",
 		                NULL};
@@ -361,6 +362,8 @@ static void test_usage_text(void)
 	const char *acct = strstr(text, "account passwd");
 	ASSERT(acct && acct < planned);
 	const char *cl = strstr(text, "cluster init");
+	ASSERT(cl && cl < planned);
+	cl = strstr(text, "cluster failover");
 	ASSERT(cl && cl > planned);
 	ASSERT(strstr(planned, "queue list") && strstr(planned, "dkim rotate") &&
 	       strstr(planned, "backup create"));
