@@ -187,7 +187,8 @@ static int check_grant(struct ctl_off *x, const struct cl_join_token *t,
 /* Remove what this run wrote (a failure after the credentials were stored). */
 static void undo(struct ctl_off *x, bool key_written)
 {
-	static const char *const names[] = {CL_PKI_NODE_KEY, CL_PKI_NODE_CERT, CL_PKI_CA_CERT};
+	static const char *const names[] = {CL_PKI_NODE_KEY, CL_PKI_NODE_CERT, CL_PKI_CA_CERT,
+	                                    CL_PKI_CA_KEY};
 	char p[CTL_PATH_MAX];
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 		if (ctl_off_path(p, x->cluster_dir, names[i]) == 0)
@@ -217,6 +218,16 @@ static int store(struct ctl_off *x, const struct cl_join_token *t, const struct 
 			ctl_off_own(x, x->cluster_dir);
 		else if (ctl_off_path(p, x->cluster_dir, names[i]) == 0)
 			ctl_off_own(x, p);
+	/* the CA key too: any member can then invite (`cluster add`) */
+	if (g->ca_key_pem && ctl_off_path(p, x->cluster_dir, CL_PKI_CA_KEY) == 0) {
+		rv = ctl_off_write(x, p, g->ca_key_pem, strlen(g->ca_key_pem), 0600);
+		if (rv != 0) {
+			snprintf(x->err, sizeof x->err, "cannot write the CA key in %s: %s",
+			         x->cluster_dir, rv == MR_EIO ? strerror(errno) : mr_strerror(rv));
+			undo(x, false);
+			return CTL_EX_IOERR;
+		}
+	}
 	rv = ctl_off_write(x, x->master_key, g->master_key, CL_JOIN_MASTER_KEY, 0600);
 	if (rv != 0) {
 		snprintf(x->err, sizeof x->err, "cannot write the master key %s: %s", x->master_key,

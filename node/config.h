@@ -38,6 +38,7 @@ struct config {
 	char cluster_address[256];
 	char cluster_bind[256];     /* "" = cluster_address; e.g. 0.0.0.0:7001 in containers */
 	unsigned cluster_election_timeout; /* ms; a dead leader is replaced after 1-2x this */
+	unsigned cluster_snapshot_entries; /* raft log entries between snapshots */
 };
 
 /* Defaults for every key. */

@@ -317,6 +317,7 @@ int main(int argc, char **argv)
 		goto fail;
 	}
 	if (cluster_enabled(&node)) {
+		node.serving = cluster_ready;
 		cluster_on_ready(log_ready);
 		if (cluster_start(&node, err, sizeof err) != 0) {
 			log_error("node", "cannot start cluster mode: %s", err);

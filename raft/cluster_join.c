@@ -29,7 +29,7 @@
 #define TOKEN_BIN_MAX 768 /* largest JoinToken: two 255-byte addresses, fpr, secret, ids */
 #define PROOF_CONTEXT "mailraft join proof v1"
 #define SEAL_CONTEXT "mailraft join seal v1"
-#define GRANT_MAX (4u * CL_PKI_PEM_MAX) /* sealed grant bound: three PEMs and the members list */
+#define GRANT_MAX (5u * CL_PKI_PEM_MAX) /* sealed grant bound: four PEMs and the members list */
 #define MEMBERS_MAX CL_PKI_PEM_MAX
 
 /* ---- token ---- */
@@ -202,7 +202,8 @@ int cl_join_grant_seal(const struct cl_join_grant *g, const uint8_t secret[CL_JO
 {
 	if (!g || !secret || !buf_r || !len_r || !pem_valid(g->ca_pem) || !pem_valid(g->cert_pem) ||
 	    !pem_valid(g->key_pem) ||
-	    (g->members && strnlen(g->members, MEMBERS_MAX + 1) > MEMBERS_MAX))
+	    (g->members && strnlen(g->members, MEMBERS_MAX + 1) > MEMBERS_MAX) ||
+	    (g->ca_key_pem && !pem_valid(g->ca_key_pem)))
 		return MR_EINVAL;
 	if (sodium_init() < 0)
 		abort();
@@ -213,6 +214,7 @@ int cl_join_grant_seal(const struct cl_join_grant *g, const uint8_t secret[CL_JO
 	m.master_key.data = (uint8_t *)g->master_key;
 	m.master_key.len = CL_JOIN_MASTER_KEY;
 	m.members = g->members;
+	m.ca_key_pem = g->ca_key_pem;
 	size_t n = mr__join_grant__get_packed_size(&m);
 	uint8_t *plain = xmalloc(n);
 	mr__join_grant__pack(&m, plain);
@@ -235,6 +237,8 @@ static void grant_msg_free(Mr__JoinGrant *m)
 {
 	if (m->key_pem)
 		sodium_memzero(m->key_pem, strlen(m->key_pem));
+	if (m->ca_key_pem)
+		sodium_memzero(m->ca_key_pem, strlen(m->ca_key_pem));
 	if (m->master_key.data)
 		sodium_memzero(m->master_key.data, m->master_key.len);
 	mr__join_grant__free_unpacked(m, NULL);
@@ -263,7 +267,8 @@ int cl_join_grant_open(const uint8_t *buf, size_t len, const uint8_t secret[CL_J
 		rv = MR_EPROTO;
 	if (rv == 0 && (!pem_valid(m->ca_pem) || !pem_valid(m->cert_pem) ||
 	                !pem_valid(m->key_pem) || m->master_key.len != CL_JOIN_MASTER_KEY ||
-	                (m->members && strnlen(m->members, MEMBERS_MAX + 1) > MEMBERS_MAX)))
+	                (m->members && strnlen(m->members, MEMBERS_MAX + 1) > MEMBERS_MAX) ||
+	                (m->ca_key_pem && !pem_valid(m->ca_key_pem))))
 		rv = MR_EPROTO;
 	if (rv == 0) {
 		g_r->ca_pem = xstrdup(m->ca_pem);
@@ -271,6 +276,7 @@ int cl_join_grant_open(const uint8_t *buf, size_t len, const uint8_t secret[CL_J
 		g_r->key_pem = xstrdup(m->key_pem);
 		memcpy(g_r->master_key, m->master_key.data, CL_JOIN_MASTER_KEY);
 		g_r->members = xstrdup(m->members ? m->members : "");
+		g_r->ca_key_pem = m->ca_key_pem ? xstrdup(m->ca_key_pem) : NULL;
 	}
 	if (m)
 		grant_msg_free(m);
@@ -286,6 +292,10 @@ void cl_join_grant_free(struct cl_join_grant *g)
 	if (g->key_pem) {
 		sodium_memzero(g->key_pem, strlen(g->key_pem));
 		free(g->key_pem);
+	}
+	if (g->ca_key_pem) {
+		sodium_memzero(g->ca_key_pem, strlen(g->ca_key_pem));
+		free(g->ca_key_pem);
 	}
 	free(g->ca_pem);
 	free(g->cert_pem);

@@ -10,14 +10,15 @@
  *    request carries the id and a PROOF = BLAKE2b-256(key = secret, "mailraft join proof v1"),
  *    never the secret itself. The member looks the invitation up by id, compares the proof in
  *    constant time, issues the node certificate (cl_pki_issue_pem from the CA it holds) and
- *    answers a JoinGrant {ca_pem, cert_pem, key_pem, master_key, members} SEALED with
+ *    answers a JoinGrant {ca_pem, cert_pem, key_pem, master_key, members, ca_key_pem} SEALED with
  *    crypto_secretbox_easy under BLAKE2b-256(key = secret, "mailraft join seal v1") (random
  *    nonce prepended). The invitation is consumed. Someone who sees the TLS traffic (the
  *    client does not verify the server before it holds the CA) learns neither the secret nor
  *    the grant; a replayed proof gets nothing (consumed) or only ciphertext.
  * 3. The client opens the grant, checks that the CA's fingerprint is the one in the token and
  *    that the certificate chains to it and names the expected id, then writes the credentials
- *    (cl_pki_write into <data_dir>/cluster/) and the master key (0600), and a "join" marker:
+ *    (cl_pki_write into <data_dir>/cluster/, plus ca.key so that every member can invite)
+ *    and the master key (0600), and a "join" marker:
  *    the daemon then starts with an empty raft log in join mode. The inviting member asks the
  *    leader to add the node (CL_RPC_MEMBER) as a spare and then to promote it to voter; libraft
  *    catches it up before the promotion commits.
@@ -66,6 +67,7 @@ struct cl_join_grant {
 	char *ca_pem, *cert_pem, *key_pem; /* heap, NUL-terminated */
 	uint8_t master_key[CL_JOIN_MASTER_KEY];
 	char *members; /* "id@address,id@address,..." (informational) */
+	char *ca_key_pem; /* NULL or the cluster CA key (secret): lets every member invite */
 };
 
 /* Encode and seal a grant under the secret: malloc'd *buf_r. 0 or MR_ENOMEM / MR_EINVAL. */

@@ -238,7 +238,10 @@ static int write_foreign(struct store_db *db, const struct repl_req *q)
 	if (rv == 0 && (rv2 != 0 || rv3 != 0))
 		rv = MR_EIO;
 	if (rv != 0)
-		log_error(STORE_COMPONENT, "apply failed db=%s err=%s", db->name, mr_strerror(rv));
+		log_error(STORE_COMPONENT,
+		          "apply failed db=%s index=%llu pages=%zu db_size=%u err=%s/%s/%s sqlite=%s",
+		          db->name, (unsigned long long)q->index, q->n, q->db_size,
+		          mr_strerror(rv), mr_strerror(rv2), mr_strerror(rv3), sqlite3_errmsg(db->sql));
 	return rv;
 }
 

@@ -173,6 +173,12 @@ static int read_bootstrap(struct cl_server *srv, char *addr, size_t cap)
 
 /* ---- start / stop --------------------------------------------------------------------------- */
 
+static unsigned heartbeat_ms(unsigned election_ms)
+{
+	unsigned h = election_ms / 25;
+	return h < 20 ? 20 : h > 100 ? 100 : h;
+}
+
 static int start_node(char *err, size_t errlen, bool boot)
 {
 	struct cluster *c = &cluster__g;
@@ -203,6 +209,12 @@ static int start_node(char *err, size_t errlen, bool boot)
 	    .attach_arg = c->engine,
 	    .on_leader = on_leader,
 	    .election_timeout_ms = cfg->cluster_election_timeout,
+	    /* Followers learn the commit index only from the leader's next message: a short
+	     * heartbeat bounds the wait of a write made on a follower (its reply waits for its
+	     * own state machine) when no other traffic carries it. */
+	    .heartbeat_ms = heartbeat_ms(cfg->cluster_election_timeout),
+	    .snapshot_threshold = cfg->cluster_snapshot_entries,
+	    .snapshot_trailing = cfg->cluster_snapshot_entries / 8 + 1,
 	};
 	int rv = cl_node_start(&nc, &c->node);
 	free(rdir);

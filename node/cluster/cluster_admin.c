@@ -226,8 +226,8 @@ int cluster_invite(uint64_t id, const char *address, cluster_done_fn done, void 
 	if (!has_ca)
 		return MR_EPERM; /* only a node holding the CA key can issue certificates */
 	struct cl_join_token t = {.id = id};
-	snprintf(t.peer, sizeof t.peer, "%s", c->address);
-	snprintf(t.address, sizeof t.address, "%s", address);
+	snprintf(t.peer, sizeof t.peer, "%.*s", CL_ADDRESS_MAX, c->address);
+	snprintf(t.address, sizeof t.address, "%.*s", CL_ADDRESS_MAX, address);
 	if (cl_pki_fingerprint(c->pki.ca_pem, t.ca_fpr) != 0)
 		return MR_ECORRUPT;
 	randombytes_buf(t.secret, sizeof t.secret);

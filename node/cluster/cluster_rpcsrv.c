@@ -122,8 +122,8 @@ void cluster__forward_sweep(uint64_t leader)
 		pthread_mutex_unlock(&fwd_mu);
 		if (!f)
 			return;
-		fwd_release(f, CL_EUNKNOWN); /* ends it: the list's reference goes */
-		fwd_release(f, CL_EUNKNOWN); /* our extra one (already ended: no callback) */
+		/* ends it: drops the list's reference and our extra one; the RPC's stays */
+		fwd_release(f, CL_EUNKNOWN);
 	}
 }
 
@@ -239,6 +239,28 @@ static void join_added(void *ud, int status)
 	}
 }
 
+/* A PEM file of the cluster directory as a NUL-terminated string (at most CL_PKI_PEM_MAX). */
+static int read_text(const char *dir, const char *name, char **out_r)
+{
+	char *path = xasprintf("%s/%s", dir, name);
+	FILE *f = fopen(path, "rb");
+	free(path);
+	if (!f)
+		return MR_ENOTFOUND;
+	char *buf = xmalloc(CL_PKI_PEM_MAX + 1);
+	size_t n = fread(buf, 1, CL_PKI_PEM_MAX + 1, f);
+	int err = ferror(f);
+	fclose(f);
+	if (err || n == 0 || n > CL_PKI_PEM_MAX) {
+		sodium_memzero(buf, CL_PKI_PEM_MAX + 1);
+		free(buf);
+		return err ? MR_EIO : MR_ECORRUPT;
+	}
+	buf[n] = 0;
+	*out_r = buf;
+	return 0;
+}
+
 static int grant_for(const struct invite *inv, uint8_t **buf_r, size_t *len_r)
 {
 	struct cluster *c = &cluster__g;
@@ -250,13 +272,21 @@ static int grant_for(const struct invite *inv, uint8_t **buf_r, size_t *len_r)
 	struct cl_join_grant g = {0};
 	if (rv == 0)
 		rv = cluster__master_key(g.master_key);
+	char *ca_key = NULL;
+	if (rv == 0)
+		rv = read_text(c->dir, CL_PKI_CA_KEY, &ca_key);
 	if (rv == 0) {
 		g.ca_pem = issued.ca_pem;
 		g.cert_pem = issued.cert_pem;
 		g.key_pem = issued.key_pem;
+		g.ca_key_pem = ca_key;
 		rv = cl_join_grant_seal(&g, inv->secret, buf_r, len_r);
 	}
 	sodium_memzero(g.master_key, sizeof g.master_key);
+	if (ca_key) {
+		sodium_memzero(ca_key, strlen(ca_key));
+		free(ca_key);
+	}
 	cl_pki_free(&issued);
 	return rv;
 }

@@ -58,6 +58,7 @@ static const struct ckey keys[] = {
 	{"cluster_address", S(cluster_address), "", "this node's raft address host:port (member RPC on port+1); empty = single node", 0, 0, NULL},
 	{"cluster_bind", S(cluster_bind), "", "address to listen on for raft (RPC on port+1); empty = cluster_address", 0, 0, NULL},
 	{"cluster_election_timeout", UINT(cluster_election_timeout), "800", "ms without a leader before an election (failover takes 1-2x this)", 200, 60000, NULL},
+	{"cluster_snapshot_entries", UINT(cluster_snapshot_entries), "1024", "raft entries between snapshots (also one every 64 MiB of entries)", 16, 1000000, NULL},
 };
 
 static int set_value(struct config *cfg, const struct ckey *k, const char *v, char *why,

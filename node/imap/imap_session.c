@@ -332,6 +332,12 @@ static void on_open(struct conn *c)
 	/* tighter before authentication (style.md practice 4) */
 	unsigned t = cfg->imap_idle_timeout;
 	conn_set_timeout(c, (t && t < IMAP_PREAUTH_TIMEOUT ? t : IMAP_PREAUTH_TIMEOUT) * 1000u);
+	if (!node_serving()) {
+		/* RFC 9051 §7.1.5 BYE as the greeting; RFC 5530 §3 UNAVAILABLE */
+		conn_puts(c, "* BYE [UNAVAILABLE] Not available yet, try again later\r\n");
+		conn_close(c);
+		return;
+	}
 	char caps[IMAP_CAPS_MAX];
 	imap__caps(s, caps, sizeof caps);
 	conn_printf(c, "* OK [CAPABILITY %s] mailraft IMAP ready\r\n", caps);

@@ -431,6 +431,12 @@ static void pop3_on_open(struct conn *c)
 	conn_set_data(c, s);
 	/* RFC 1939 §3: an autologout timer of at least 10 minutes */
 	conn_set_timeout(c, node->cfg->pop3_timeout * 1000u);
+	if (!node_serving()) {
+		/* RFC 2449 §8.1.2 / RFC 3206 §4: a temporary condition, try later */
+		conn_puts(c, "-ERR [SYS/TEMP] Not available yet, try again later\r\n");
+		conn_close(c);
+		return;
+	}
 	conn_puts(c, "+OK mailraft POP3 ready\r\n");
 }
 

@@ -229,6 +229,13 @@ static void on_open(struct conn *c)
 	conn_set_data(c, s);
 	/* RFC 5321 §4.5.3.2: server timeout of at least 5 minutes */
 	conn_set_timeout(c, n->cfg->smtp_timeout * 1000u);
+	if (!node_serving()) {
+		/* RFC 5321 §3.1, §4.2.3: 421 instead of the greeting; senders retry later */
+		smtp__reply(s, "421 4.3.2 %s Service not available yet, try again later",
+			    n->hostname);
+		conn_close(c);
+		return;
+	}
 	/* RFC 5321 §4.3.1 greeting (no enhanced code: RFC 2034 §3) */
 	smtp__reply(s, "220 %s ESMTP mailraft", n->hostname);
 	log_debug("smtp", "open conn=%llu peer=%s", (unsigned long long)conn_id(c), conn_peer(c));

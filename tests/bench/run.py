@@ -15,6 +15,10 @@ usage: tests/bench/run.py [--tiny] [--bin-dir BUILD_DIR] [--json-out FILE] [--on
                  ratios mailraft/dovecot.
   imap_idle    : N concurrent sessions in IDLE on one mailraftd (several client
                  processes): resident memory per session against the 32 KiB target.
+  cluster      : 3 mailraftd in a cluster (clusterbench.py): SMTP ingest msg/s against a
+                 single node and the cluster (ratio, target >= 0.7), commit latency
+                 p50/p99 (DATA end -> 250), failover time (SIGKILL leader -> first 250
+                 on a survivor, target < 2 s).
 --tiny runs every benchmark once at a tiny size so the test suite can check they still
 run; the exit status is non-zero if any mailraft benchmark could not run or produced no
 figure. A missing Dovecot is reported and its reference skipped. Loopback only, every
@@ -36,6 +40,7 @@ sys.dont_write_bytecode = True   # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from servers import BenchError, Dovecot, Mailraft, dovecot_missing  # noqa: E402
 from imapbench import IDLE_TARGET_KIB, bench_imap_idle, bench_imap_load  # noqa: E402
+from clusterbench import bench_cluster, cluster_figures, cluster_notes, cluster_rows  # noqa: E402
 from workloads import (IdleImap, imap_message_count, pss_tree_kib, rss_kib,  # noqa: E402
 	settle, smtp_source, smtp_source_path)
 
@@ -48,15 +53,19 @@ SIZES = {
 		"smtp_timeout": 300.0, "open_timeout": 180.0,
 		"load_procs": 8, "load_seconds": 5.0, "load_rounds": 4, "load_messages": 100,
 		"load_warmup": 2.0, "idle_connections": 10000, "idle_users": 100, "idle_timeout": 240.0,
-		"idle_variants": ("imap", "imaps")},
+		"idle_variants": ("imap", "imaps"),
+		"cluster_messages": 1000, "cluster_sessions": 8, "cluster_accounts": 8,
+		"failover_timeout": 30.0},
 	"tiny": {"messages": 10, "sessions": 2, "size": 10240, "warmup": 2, "rounds": 1,
 		"connections": 20, "dovecot_connections": 5, "users": 2,
 		"smtp_timeout": 60.0, "open_timeout": 60.0,
 		"load_procs": 2, "load_seconds": 2.0, "load_rounds": 1, "load_messages": 10,
 		"load_warmup": 0, "idle_connections": 50, "idle_users": 5, "idle_timeout": 60.0,
-		"idle_variants": ("imap",)},
+		"idle_variants": ("imap",),
+		"cluster_messages": 20, "cluster_sessions": 2, "cluster_accounts": 2,
+		"failover_timeout": 30.0},
 }
-BENCHES = ("smtp_ingest", "imap_memory", "imap_load", "imap_idle")
+BENCHES = ("smtp_ingest", "imap_memory", "imap_load", "imap_idle", "cluster")
 
 
 def log(msg):
@@ -355,6 +364,8 @@ def mailraft_figures(bench, res):
 		return [("imap_load", res.get("mailraft", {}).get("ops_per_s"))]
 	if bench == "imap_idle":
 		return [("imap_idle", res.get("mailraft", {}).get("kib_per_conn"))]
+	if bench == "cluster":
+		return cluster_figures(res)
 	return [("imap_memory." + k, res.get(k, {}).get("mailraft", {}).get("kib_per_conn"))
 		for k in VARIANTS]
 
@@ -386,6 +397,7 @@ def print_table(mode, env, results):
 				p.get("connections", 0), p.get("dovecot_connections", 0)),
 				mr.get("pss_kib_per_conn"), dc.get("pss_kib_per_conn"), r.get("ratio")))
 	rows += imap_rows(results)
+	rows += cluster_rows(results)
 	w = max([len(r[0]) for r in rows] + [20])
 	print()
 	print("mailraft benchmarks (%s run): %s CPUs, Linux %s, mailraft %s, %s" % (mode, env["cpus"],
@@ -394,7 +406,7 @@ def print_table(mode, env, results):
 	print("-" * (w + 45))
 	for name, m, d, rt in rows:
 		print("%-*s %12s %12s %18s" % (w, name, fmt(m), fmt(d), fmt(rt, "%.2f")))
-	notes = []
+	notes = cluster_notes(results)
 	for bench, res in results.items():
 		if res.get("status") == "failed":
 			notes.append("%s: FAILED: %s" % (bench, res.get("error")))
@@ -510,7 +522,8 @@ def main():
 	try:
 		for bench in a.only:
 			fn = {"smtp_ingest": bench_smtp_ingest, "imap_memory": bench_imap_memory,
-				"imap_load": bench_imap_load, "imap_idle": bench_imap_idle}[bench]
+				"imap_load": bench_imap_load, "imap_idle": bench_imap_idle,
+				"cluster": bench_cluster}[bench]
 			try:
 				results[bench] = fn(a, sz, workdir, dc_skip)
 			except BenchError as e:

@@ -366,7 +366,7 @@ static void test_end_to_end(void)
 	    .data_dir = T.cfg.data_dir, .actors = 2, .pwcost = STORE_PWCOST_MIN, .loop = &T.loop};
 	if (store_open(&sc, &T.st, err, sizeof err) != 0)
 		unit_fail(__FILE__, __LINE__, "store_open: %s", err);
-	T.node = (struct node){&T.cfg, &T.loop, T.st, T.cfg.hostname};
+	T.node = (struct node){.cfg = &T.cfg, .loop = &T.loop, .store = T.st, .hostname = T.cfg.hostname};
 	node_set(&T.node);
 	if (admin_start(err, sizeof err) != 0)
 		unit_fail(__FILE__, __LINE__, "admin_start: %s", err);
@@ -391,7 +391,7 @@ static void test_stale_socket(void)
 	snprintf(T.cfg.data_dir, sizeof T.cfg.data_dir, "%s", unit_tmpdir());
 	snprintf(T.cfg.admin_socket, sizeof T.cfg.admin_socket, "%s/stale.sock", unit_tmpdir());
 	ASSERT_OK(uv_loop_init(&T.loop));
-	T.node = (struct node){&T.cfg, &T.loop, NULL, T.cfg.hostname};
+	T.node = (struct node){.cfg = &T.cfg, .loop = &T.loop, .hostname = T.cfg.hostname};
 	node_set(&T.node);
 	/* leave a bound, unlistened socket file behind */
 	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
