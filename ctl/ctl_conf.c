@@ -6,6 +6,7 @@
  * <data_dir>/admin.sock (data_dir defaulting to ./data). */
 #include "ctl.h"
 #include <stddef.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +113,16 @@ int ctl_conf_read(const char *config, struct ctl_conf *c, char *err, size_t errl
 	return 0;
 }
 
+/* strlen(s) (what snprintf would return), copying s into out when it fits (checked by the
+ * caller through the length; plain copies keep gcc's truncation warnings quiet). */
+static int put_str(char *out, size_t outlen, const char *s)
+{
+	size_t n = strlen(s);
+	if (n < outlen)
+		memcpy(out, s, n + 1);
+	return n > INT_MAX ? INT_MAX : (int)n;
+}
+
 int ctl_socket_path(const char *opt, const char *config, char *out, size_t outlen, char *err,
                     size_t errlen)
 {
@@ -119,13 +130,13 @@ int ctl_socket_path(const char *opt, const char *config, char *out, size_t outle
 	const char *env;
 	int n;
 	if (opt) {
-		n = snprintf(out, outlen, "%s", opt);
+		n = put_str(out, outlen, opt);
 	} else if ((env = getenv("MAILRAFT_ADMIN_SOCKET")) && *env) {
-		n = snprintf(out, outlen, "%s", env);
+		n = put_str(out, outlen, env);
 	} else {
 		if (ctl_conf_read(config, &c, err, errlen) != 0)
 			return -1;
-		n = c.admin_socket[0] ? snprintf(out, outlen, "%s", c.admin_socket)
+		n = c.admin_socket[0] ? put_str(out, outlen, c.admin_socket)
 		                      : snprintf(out, outlen, "%s/admin.sock", c.data_dir);
 	}
 	if (n < 0 || (size_t)n >= outlen) {

@@ -442,6 +442,13 @@ def test_cluster_two_nodes(env):
 	r = fails(env, "cluster", "promote", "9", want=69)  # env.node is a single node
 	r = n1.ctl("cluster", "promote", "9", check_rc=False)
 	eq(r.returncode, 67, "promote an unknown node (stderr %r)" % r.stderr)
+	# a joined node received the CA key with its credentials: it can invite too
+	check(os.path.exists(os.path.join(n2.data_dir, "cluster", "ca.key")), "joined node holds ca.key")
+	eq(os.stat(os.path.join(n2.data_dir, "cluster", "ca.key")).st_mode & 0o777, 0o600, "ca.key mode")
+	r = n2.ctl("cluster", "add", "--id", "3", "--address", raft_address())
+	contains(r.stdout, "mrjoin1-", "invitation made on a joined node")
+	# without the CA key (e.g. removed by the operator) a member refuses to invite
+	os.rename(os.path.join(n2.data_dir, "cluster", "ca.key"), os.path.join(n2.data_dir, "ca.key.off"))
 	r = n2.ctl("cluster", "add", "--id", "3", "--address", raft_address(), check_rc=False)
 	eq(r.returncode, 77, "invite from a node without the CA key (stderr %r)" % r.stderr)
 	contains(r.stderr, "CA key", "why a member without the CA key cannot invite")
