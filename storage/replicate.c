@@ -231,7 +231,11 @@ static int write_foreign(struct store_db *db, const struct repl_req *q)
 		return MR_EIO;
 	}
 	char *path = store__db_path(st, db->name, ".db");
-	rv = repl_apply_pagev(path, q->page_size, q->db_size, q->n, q->pgno, q->pages, 0);
+	/* no fdatasync here: the state machine marks the database dirty and syncs its file at
+	 * its next sync point, before it records the index as durable (cluster_fsm.h); until
+	 * then a crash replays the entry from the raft log */
+	rv = repl_apply_pagev(path, q->page_size, q->db_size, q->n, q->pgno, q->pages,
+	                      REPL_APPLY_NOSYNC);
 	free(path);
 	int rv2 = repl_invalidate(db);
 	int rv3 = repl_enable(db);

@@ -175,8 +175,8 @@ static int read_bootstrap(struct cl_server *srv, char *addr, size_t cap)
 
 static unsigned heartbeat_ms(unsigned election_ms)
 {
-	unsigned h = election_ms / 25;
-	return h < 20 ? 20 : h > 100 ? 100 : h;
+	unsigned h = election_ms / 40;
+	return h < 10 ? 10 : h > 100 ? 100 : h;
 }
 
 static int start_node(char *err, size_t errlen, bool boot)

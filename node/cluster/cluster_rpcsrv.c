@@ -11,6 +11,7 @@
 #include "cluster/cluster_int.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,10 +130,34 @@ void cluster__forward_sweep(uint64_t leader)
 
 /* ---- FORWARD (server side) ------------------------------------------------------------------ */
 
+/* libraft 0.15 tells followers a new commit index only with its next AppendEntries: a new
+ * entry or the next heartbeat. The proposer of a forwarded entry waits for its own state
+ * machine to apply it, so once the leader applied one, a barrier (an empty entry, sent to
+ * every follower at once) carries the commit index to them. One barrier at a time: under
+ * load the entries that follow carry it anyway. */
+static atomic_bool barrier_busy;
+
+static void barrier_done(void *ud, int status)
+{
+	(void)ud;
+	(void)status;
+	atomic_store(&barrier_busy, false);
+}
+
+static void push_commit_index(struct cluster *c)
+{
+	if (atomic_exchange(&barrier_busy, true))
+		return;
+	if (!c->node || cl_node_barrier(c->node, barrier_done, NULL) != 0)
+		atomic_store(&barrier_busy, false);
+}
+
 static void forward_applied(void *ud, int status, void *result)
 {
 	(void)result;
 	cl_rpc_reply(ud, status, NULL, 0);
+	if (status == 0)
+		push_commit_index(&cluster__g);
 }
 
 static void h_forward(void *ud, struct cl_rpc_call *call, const uint8_t *body, size_t len)

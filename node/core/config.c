@@ -48,7 +48,7 @@ static const struct ckey keys[] = {
 	{"pop3s_listen", S(pop3s_listen), "0.0.0.0:995", "POP3 over implicit TLS; empty = off", 0, 0, NULL},
 	{"max_message_size", U64(max_message_size), "52428800", "bytes (SMTP SIZE, IMAP APPENDLIMIT)", 1024, 1ULL << 31, NULL},
 	{"max_recipients", UINT(max_recipients), "50", "recipients per SMTP transaction", 1, 10000, NULL},
-	{"storage_threads", UINT(storage_threads), "2", "mailbox actor threads", 1, 64, NULL},
+	{"storage_threads", UINT(storage_threads), "4", "mailbox actor threads", 1, 64, NULL},
 	{"password_cost", ENUM(password_cost), "interactive", "Argon2id cost: interactive | moderate | min (tests only)", 0, 0, pw_costs},
 	{"imap_idle_timeout", UINT(imap_idle_timeout), "1800", "seconds (RFC 9051 §5.4: at least 30 min)", 60, 86400, NULL},
 	{"smtp_timeout", UINT(smtp_timeout), "300", "seconds (RFC 5321 §4.5.3.2)", 10, 3600, NULL},
