@@ -9,14 +9,13 @@ side propagate (interimap finds them through CHANGEDSINCE / VANISHED), after whi
 is again a no-op. interimap missing is a failure, not a skip (CI: self-hosting/deps.sh --test).
 """
 import os
-import shutil
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True  # keep the source tree clean
 import mrtest  # noqa: E402
 import mailgen  # noqa: E402
+import clients_common as cc  # noqa: E402
 from mrtest import check, eq, quiet_close  # noqa: E402
 
 DOMAIN = "example.test"
@@ -25,69 +24,27 @@ PW = "interimap-pw-1"
 N_A_INBOX, N_A_PROJ, N_B_INBOX = 110, 60, 80
 
 
-def interimap_bin():
-	p = shutil.which("interimap")
-	check(p is not None, "interimap not installed (apt-get install interimap; CI runs "
-		"self-hosting/deps.sh --test)")
-	return p
-
-
 def setup(env):
-	interimap_bin()
+	cc.need_bin("interimap", "interimap")
 	n = env.new_node("interimap")
 	env.node = n
 	n.start()
 	n.add_domain(DOMAIN)
 	for u in (A, B):
 		n.add_account(u, PW)
-	m = n.imap(A, PW)
-	try:
-		mrtest.imap_ok(m.create("Projects"), "CREATE Projects")
-		mailgen.imap_append_all(m, "INBOX", [mailgen.message(i, "a") for i in range(N_A_INBOX)],
-			lambda i: "(\\Seen)" if i % 3 == 0 else None)
-		mailgen.imap_append_all(m, "Projects", [mailgen.message(i, "ap") for i in range(N_A_PROJ)],
-			lambda i: "(\\Seen \\Flagged)" if i % 5 == 0 else "(\\Seen)")
-	finally:
-		quiet_close(m)
-	m = n.imap(B, PW)
-	try:
-		mailgen.imap_append_all(m, "INBOX", [mailgen.message(i, "b") for i in range(N_B_INBOX)],
-			lambda i: "(\\Answered \\Seen)" if i % 4 == 0 else None)
-	finally:
-		quiet_close(m)
+	cc.seed_server(n, A, PW, N_A_INBOX, N_A_PROJ, "a", "ap")
+	cc.seed_server(n, B, PW, N_B_INBOX, 0, "b", inbox_flags=lambda i: "(\\Answered \\Seen)"
+		if i % 4 == 0 else None)
 	env.dir = os.path.join(n.root, "interimap")
 	os.makedirs(env.dir)
-	env.conf = os.path.join(env.dir, "config")
-	with open(env.conf, "w") as f:
-		f.write("""database = %s/sync.db
-[local]
-type = imap
-host = localhost
-port = %d
-STARTTLS = YES
-username = %s
-password = %s
-SSL_CAfile = %s
-[remote]
-type = imaps
-host = localhost
-port = %d
-username = %s
-password = %s
-SSL_CAfile = %s
-""" % (env.dir, n.ports["imap"], A, PW, n.cert_path, n.ports["imaps"], B, PW, n.cert_path))
+	env.conf = cc.interimap_conf(os.path.join(env.dir, "config"), env.dir,
+		(n.ports["imap"], A, PW, n.cert_path), (n.ports["imaps"], B, PW, n.cert_path))
 
 
 def run_interimap(env, timeout=60):
-	r = subprocess.run([interimap_bin(), "--config=" + env.conf] + (["--debug"] if os.environ.get("MRTEST_IMAP_DEBUG") else []), capture_output=True,
-		timeout=timeout, stdin=subprocess.DEVNULL,
-		env=dict(os.environ, HOME=env.dir, XDG_DATA_HOME=env.dir))
-	out = (r.stdout + r.stderr).decode("utf-8", "replace")
 	env.runs = getattr(env, "runs", 0) + 1
-	with open(os.path.join(env.dir, "run-%d.log" % env.runs), "w") as f:
-		f.write(out)  # kept with --keep (MRTEST_IMAP_DEBUG=1 adds the wire trace)
-	check(r.returncode == 0, "interimap exit %d:\n%s" % (r.returncode, out[-3000:]))
-	return out
+	return cc.run_interimap(env.conf, env.dir, os.path.join(env.dir, "run-%d.log" % env.runs),
+		timeout)
 
 
 def states(env):

@@ -8,14 +8,13 @@ deletions made on either side must propagate, after which a further run is again
 mbsync missing is a failure, not a skip (CI installs isync: self-hosting/deps.sh --test).
 """
 import os
-import shutil
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True  # keep the source tree clean
 import mrtest  # noqa: E402
 import mailgen  # noqa: E402
+import clients_common as cc  # noqa: E402
 from mrtest import check, eq, quiet_close  # noqa: E402
 
 DOMAIN = "example.test"
@@ -24,75 +23,23 @@ PW = "mbsync-pw-1"
 N_INBOX, N_PROJ, N_LOCAL_INBOX, N_LOCAL_FOLDER = 120, 80, 60, 40
 
 
-def mbsync_bin():
-	p = shutil.which("mbsync")
-	check(p is not None, "mbsync not installed (apt-get install isync; CI runs self-hosting/deps.sh --test)")
-	return p
-
-
 def setup(env):
-	mbsync_bin()
+	cc.need_bin("mbsync", "isync")
 	n = env.new_node("mbsync")
 	env.node = n
 	n.start()
 	n.add_domain(DOMAIN)
 	n.add_account(USER, PW)
-	m = n.imap(USER, PW)
-	try:
-		mrtest.imap_ok(m.create("Projects"), "CREATE Projects")
-		mailgen.imap_append_all(m, "INBOX", [mailgen.message(i, "srv") for i in range(N_INBOX)],
-			lambda i: "(\\Seen)" if i % 3 == 0 else None)
-		mailgen.imap_append_all(m, "Projects", [mailgen.message(i, "arc") for i in range(N_PROJ)],
-			lambda i: "(\\Seen \\Flagged)" if i % 5 == 0 else "(\\Seen)")
-	finally:
-		quiet_close(m)
+	cc.seed_server(n, USER, PW, N_INBOX, N_PROJ)
 	env.local = os.path.join(n.root, "maildir")
-	for i in range(N_LOCAL_INBOX):
-		mailgen.maildir_put(os.path.join(env.local, "INBOX"), mailgen.message(i, "loc"),
-			"%d.loc%d.host" % (1700000000 + i, i), flags="S" if i % 2 else None)
-	for i in range(N_LOCAL_FOLDER):
-		mailgen.maildir_put(os.path.join(env.local, "Local"), mailgen.message(i, "lf"),
-			"%d.lf%d.host" % (1700000000 + i, i), flags="FS" if i % 4 == 0 else "")
-	env.rc = os.path.join(n.root, "mbsyncrc")
-	with open(env.rc, "w") as f:
-		f.write("""IMAPAccount t
-Host localhost
-Port %d
-User %s
-Pass %s
-SSLType STARTTLS
-SSLVersions TLSv1.2 TLSv1.3
-SystemCertificates no
-CertificateFile %s
-AuthMechs PLAIN
-Timeout 30
-
-IMAPStore t-remote
-Account t
-
-MaildirStore t-local
-Path %s/
-Inbox %s/INBOX
-SubFolders Verbatim
-
-Channel t
-Far :t-remote:
-Near :t-local:
-Patterns *
-Create Both
-Expunge Both
-SyncState *
-""" % (n.ports["imap"], USER, PW, n.cert_path, env.local, env.local))
+	cc.seed_local(env.local, N_LOCAL_INBOX, N_LOCAL_FOLDER, *cc.MBSYNC_NAMES)
+	env.rc = cc.mbsync_rc(os.path.join(n.root, "mbsyncrc"), n.ports["imap"], USER, PW,
+		n.cert_path, env.local)
 
 
 def run_mbsync(env):
-	"""Run mbsync; returns its stats {"far": (new, flags, trashed?, expunged), "near": ...}."""
-	r = subprocess.run([mbsync_bin(), "-c", env.rc, "t"], capture_output=True, timeout=60,
-		stdin=subprocess.DEVNULL, env=dict(os.environ, HOME=env.node.root))
-	out = (r.stdout + r.stderr).decode("utf-8", "replace")
-	check(r.returncode == 0, "mbsync exit %d:\n%s" % (r.returncode, out[-3000:]))
-	check("rror" not in out and "arning" not in out, "mbsync complained:\n%s" % out[-3000:])
-	return out
+	"""Run mbsync once against the node; returns its output."""
+	return cc.run_mbsync(env.rc, env.node.root)
 
 
 def check_same(env):

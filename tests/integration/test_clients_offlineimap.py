@@ -15,14 +15,13 @@ propagate, after which a further run is again a no-op. offlineimap missing is a 
 skip (CI installs offlineimap3: self-hosting/deps.sh --test).
 """
 import os
-import shutil
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True  # keep the source tree clean
 import mrtest  # noqa: E402
 import mailgen  # noqa: E402
+import clients_common as cc  # noqa: E402
 from mrtest import check, eq, quiet_close  # noqa: E402
 
 DOMAIN = "example.test"
@@ -31,88 +30,25 @@ PW = "offlineimap-pw-1"
 N_INBOX, N_PROJ, N_LOCAL_INBOX, N_LOCAL_FOLDER = 120, 80, 60, 40
 
 
-def oi_bin():
-	p = shutil.which("offlineimap")
-	check(p is not None, "offlineimap not installed (apt-get install offlineimap3; CI runs "
-		"self-hosting/deps.sh --test)")
-	return p
-
-
 def setup(env):
-	oi_bin()
+	cc.need_bin("offlineimap", "offlineimap3")
 	n = env.new_node("offlineimap")
 	env.node = n
 	n.start()
 	n.add_domain(DOMAIN)
 	n.add_account(USER, PW)
-	m = n.imap(USER, PW)
-	try:
-		mrtest.imap_ok(m.create("Projects"), "CREATE Projects")
-		mailgen.imap_append_all(m, "INBOX", [mailgen.message(i, "srv") for i in range(N_INBOX)],
-			lambda i: "(\\Seen)" if i % 3 == 0 else None)
-		mailgen.imap_append_all(m, "Projects", [mailgen.message(i, "arc") for i in range(N_PROJ)],
-			lambda i: "(\\Seen \\Flagged)" if i % 5 == 0 else "(\\Seen)")
-	finally:
-		quiet_close(m)
+	cc.seed_server(n, USER, PW, N_INBOX, N_PROJ)
 	env.local = os.path.join(n.root, "maildir")
-	for i in range(N_LOCAL_INBOX):
-		mailgen.maildir_put(os.path.join(env.local, "INBOX"), mailgen.message(i, "loc"),
-			"%d_%d.1.host" % (1700000000 + i, i), flags="S" if i % 2 else None)
-	for i in range(N_LOCAL_FOLDER):
-		mailgen.maildir_put(os.path.join(env.local, "Local"), mailgen.message(i, "lf"),
-			"%d_%d.2.host" % (1700000000 + i, i), flags="FS" if i % 4 == 0 else "")
-	env.rc = os.path.join(n.root, "offlineimaprc")
-	with open(env.rc, "w") as f:
-		f.write("""[general]
-accounts = t
-metadata = %s/oi-meta
-ui = basic
-
-[Account t]
-localrepository = t-local
-remoterepository = t-remote
-
-[Repository t-local]
-type = Maildir
-localfolders = %s
-
-[Repository t-remote]
-type = IMAP
-remotehost = localhost
-remoteport = %d
-remoteuser = %s
-remotepass = %s
-ssl = yes
-starttls = no
-sslcacertfile = %s
-auth_mechanisms = PLAIN
-createfolders = True
-""" % (n.root, env.local, n.ports["imaps"], USER, PW, n.cert_path))
+	cc.seed_local(env.local, N_LOCAL_INBOX, N_LOCAL_FOLDER, *cc.OI_NAMES)
+	env.rc = cc.offlineimap_rc(os.path.join(n.root, "offlineimaprc"), os.path.join(n.root,
+		"oi-meta"), n.ports["imaps"], USER, PW, n.cert_path, env.local)
 
 
 def run_oi(env, timeout=40):
-	"""One-shot offlineimap run; its output goes to a file so a hang still shows what it did
-	(MRTEST_OI_DEBUG=1 adds the IMAP wire trace: -d imap)."""
+	"""One-shot offlineimap run (output kept in ROOT/offlineimap-N.log)."""
 	env.oi_runs = getattr(env, "oi_runs", 0) + 1
 	log = os.path.join(env.node.root, "offlineimap-%d.log" % env.oi_runs)
-	cmd = [oi_bin(), "-c", env.rc, "-o", "-u", "basic"]
-	if os.environ.get("MRTEST_OI_DEBUG"):
-		cmd += ["-d", "imap"]
-	with open(log, "wb") as lf:
-		p = subprocess.Popen(cmd, stdout=lf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-			env=dict(os.environ, HOME=env.node.root))
-		try:
-			rc = p.wait(timeout)
-		except subprocess.TimeoutExpired:
-			p.kill()
-			p.wait(10)
-			rc = None
-	with open(log, "rb") as lf:
-		out = lf.read().decode("utf-8", "replace")
-	check(rc is not None, "offlineimap did not finish within %ds:\n%s" % (timeout, out[-4000:]))
-	check(rc == 0, "offlineimap exit %d:\n%s" % (rc, out[-3000:]))
-	check("ERROR" not in out and "Traceback" not in out, "offlineimap complained:\n%s" % out[-3000:])
-	return out
+	return cc.run_offlineimap(env.rc, env.node.root, log, timeout)
 
 
 def check_same(env):
