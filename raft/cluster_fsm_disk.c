@@ -215,11 +215,16 @@ int cl__fsm_save_applied(struct cl_fsm *fsm)
 		struct cl_dbrec *r = fsm->recs[i];
 		if (!r->dirty || !r->live)
 			continue;
-		char *path = cl__fsm_path(fsm, r->name, ".db");
-		int rc = sync_path(path, r->name);
-		free(path);
-		if (rc != 0)
-			return rc;
+		/* the -wal too: a node's own transactions are promoted into it without a sync
+		 * (the raft log holds them durably until this point) */
+		static const char *const exts[] = {".db", ".db-wal"};
+		for (size_t k = 0; k < sizeof exts / sizeof exts[0]; k++) {
+			char *path = cl__fsm_path(fsm, r->name, exts[k]);
+			int rc = sync_path(path, r->name);
+			free(path);
+			if (rc != 0)
+				return rc;
+		}
 	}
 	if (fsm->dir_dirty && sync_path(fsm->db_dir, NULL) != 0)
 		return MR_EIO;

@@ -10,8 +10,11 @@
  *   repl_poll(db, &tx)        -> the transaction's pages (SQLCipher ciphertext), page size and
  *                                the database size from the commit frame header (bytes 4-7)
  *   ...raft_apply(tx)...
- *   repl_promote(db)          -> entry committed: commit header written + fdatasync'd, write
- *                                lock released, data durable (survives a crash / reopen)
+ *   repl_promote(db)          -> entry committed: commit header written (not synced: the raft
+ *                                log holds the entry; the state machine syncs the -wal at
+ *                                its sync points), write
+ *                                lock released, data visible (durable once the -wal is
+ *                                synced; until then a crash is repaired by replaying the log)
  *   repl_abort(db)            -> entry failed / leadership lost: the transaction vanishes as if
  *                                it never happened (wal-index rebuilt from committed frames)
  *
@@ -52,7 +55,8 @@ struct repl_tx {
 
 /* Switch capture mode on for db's connection (no transaction may be open). Disables SQLite's
  * automatic checkpoints (replaced by REPL_CKPT_FRAMES in repl_promote), sets
- * synchronous=NORMAL (durability comes from the fdatasync in repl_promote), then checkpoints
+ * synchronous=NORMAL (durability comes from the raft log and the state machine's sync
+ * points), then checkpoints
  * the WAL into the database file (TRUNCATE): on return 0 the .db file alone holds the whole
  * committed state, so a byte copy of it (plus the .key file) seeds a follower.
  * 0, MR_EINVAL (transaction open / not WAL mode), MR_EBUSY (checkpoint blocked), MR_EIO. */
@@ -70,10 +74,11 @@ bool repl_pending(struct store_db *db);
  * (the caller must then repl_abort). */
 int repl_poll(struct store_db *db, struct repl_tx *tx);
 void repl_tx_free(struct repl_tx *tx);
-/* The pending transaction is committed by Raft: make it valid and durable in the WAL
- * (fdatasync), release the WAL write lock, checkpoint when the WAL holds REPL_CKPT_FRAMES or
- * more. 0, MR_EINVAL (nothing pending), MR_EIO (write/sync failed: the transaction stays
- * pending; retry or repl_abort). */
+/* The pending transaction is committed by Raft: make it valid in the WAL (commit headers
+ * written, no fdatasync: the raft log holds it durably and the state machine syncs the -wal at
+ * its next sync point), release the WAL write lock, checkpoint when the WAL holds
+ * REPL_CKPT_FRAMES or more. 0, MR_EINVAL (nothing pending), MR_EIO (write failed: the
+ * transaction stays pending; retry or repl_abort). */
 int repl_promote(struct store_db *db);
 /* Discard the pending transaction: its frames become garbage, SQLite's wal-index is rebuilt
  * from the committed frames (so no cached page or schema of the transaction survives) and the
