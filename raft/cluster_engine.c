@@ -23,6 +23,7 @@
 #include "storage/store.h"
 
 #define ENGINE_COMP "engine"
+#define ENGINE_SLOW_APPLY_MS 250
 
 struct pending {
 	struct pending *next;
@@ -245,8 +246,13 @@ static int eng_drop(void *ud, const char *db, uint64_t token, struct store_ticke
 static int eng_claim(void *arg, const struct cl_frames *set, uint64_t index, uint64_t token)
 {
 	struct cl_engine *e = arg;
+	uint64_t t0 = mr_now_ms();
 	int rv = store_repl_apply(e->store, set->db, index, token, CL_PAGE_SIZE, set->db_size,
 	                          set->n, set->pgno, set->pages);
+	uint64_t took = mr_now_ms() - t0;
+	if (took >= ENGINE_SLOW_APPLY_MS) /* the raft thread sends no heartbeat meanwhile */
+		log_warn(ENGINE_COMP, "slow apply db=%s index=%llu ms=%llu (its actor was busy)",
+		         set->db, (unsigned long long)index, (unsigned long long)took);
 	if (rv == MR_ENOTFOUND)
 		return 0; /* no local file (awaiting a fetch): the state machine writes it */
 	if (rv != 0) {
