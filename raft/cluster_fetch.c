@@ -156,21 +156,6 @@ static void sweep(struct cl_fetch *f, bool all)
 	pthread_mutex_unlock(&f->mu);
 }
 
-static int pread_all(int fd, uint8_t *p, size_t n, uint64_t off)
-{
-	while (n > 0) {
-		ssize_t k = pread(fd, p, n, (off_t)off);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return MR_EIO;
-		p += k;
-		n -= (size_t)k;
-		off += (uint64_t)k;
-	}
-	return 0;
-}
-
 /* Answer one chunk of a copy (any thread; the copy is pinned by refs meanwhile). */
 static void serve_chunk(struct cl_fetch *f, const struct cl_fetch_req *q, cl_fetch_reply_fn reply,
                         void *ud)
@@ -197,7 +182,7 @@ static void serve_chunk(struct cl_fetch *f, const struct cl_fetch_req *q, cl_fet
 	uint64_t left = c->c.size - q->offset;
 	size_t n = left < f->chunk ? (size_t)left : f->chunk;
 	uint8_t *data = xmalloc(n ? n : 1);
-	int rv = pread_all(c->fd, data, n, q->offset);
+	int rv = mr_pread_all(c->fd, data, n, q->offset);
 	if (rv == 0) {
 		struct cl_fetch_rep r = {
 		    .copy_id = c->id,
@@ -389,21 +374,6 @@ static int ask(struct cl_fetch *f, const char *addr, const struct cl_fetch_req *
 	return rv;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n, uint64_t off)
-{
-	while (n > 0) {
-		ssize_t k = pwrite(fd, p, n, (off_t)off);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return MR_EIO;
-		p += k;
-		n -= (size_t)k;
-		off += (uint64_t)k;
-	}
-	return 0;
-}
-
 /* Pull db from the member at addr into its temporary file, then install it. */
 static int pull(struct cl_fetch *f, const char *addr, const char *db, uint64_t min_index)
 {
@@ -437,7 +407,7 @@ static int pull(struct cl_fetch *f, const char *addr, const char *db, uint64_t m
 			rv = MR_EPROTO; /* not the copy we were reading */
 		}
 		if (rv == 0)
-			rv = write_all(fd, r.data, r.data_len, r.offset);
+			rv = mr_pwrite_all(fd, r.data, r.data_len, r.offset);
 		off = r.offset + r.data_len;
 		cl_fetch_rep_free(&r);
 		q.copy_id = id;

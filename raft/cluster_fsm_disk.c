@@ -85,19 +85,6 @@ static int io_fail(const char *what, const char *name)
 	return MR_EIO;
 }
 
-static int pwrite_all(int fd, const uint8_t *p, size_t n, off_t off)
-{
-	while (n > 0) {
-		ssize_t w = pwrite(fd, p, n, off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w, n -= (size_t)w, off += w;
-	}
-	return 0;
-}
-
 /* TODO(issue 3): switch to storage's repl_apply_pages() (storage/repl.c) once it lands; same
  * semantics: pages at (pgno-1)*page_size, then the file truncated to db_size pages. */
 int cl__fsm_write_pages(struct cl_fsm *fsm, const struct cl_frames *s, bool create)
@@ -113,8 +100,8 @@ int cl__fsm_write_pages(struct cl_fsm *fsm, const struct cl_frames *s, bool crea
 		/* Pages beyond db_size (a shrinking transaction) would be cut right away. */
 		if (s->pgno[i] > s->db_size)
 			continue;
-		if (pwrite_all(fd, s->pages[i], CL_PAGE_SIZE,
-		               (off_t)(s->pgno[i] - 1) * CL_PAGE_SIZE) != 0) {
+		if (mr_pwrite_all(fd, s->pages[i], CL_PAGE_SIZE,
+		                  (uint64_t)(s->pgno[i] - 1) * CL_PAGE_SIZE) != 0) {
 			io_fail("pwrite", s->db);
 			goto out_close;
 		}
@@ -141,7 +128,7 @@ static int write_atomic(const char *path, const uint8_t *p, size_t n, const char
 		io_fail("open", name);
 		goto out;
 	}
-	if (pwrite_all(fd, p, n, 0) != 0 || fdatasync(fd) != 0) {
+	if (mr_pwrite_all(fd, p, n, 0) != 0 || fdatasync(fd) != 0) {
 		io_fail("write", name);
 		close(fd);
 		unlink(tmp);

@@ -586,21 +586,6 @@ int repl_invalidate(struct store_db *db)
 	return reload(db);
 }
 
-static int pwrite_all(int fd, const uint8_t *p, size_t n, off_t off)
-{
-	while (n > 0) {
-		ssize_t k = pwrite(fd, p, n, off);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return MR_EIO;
-		p += k;
-		n -= (size_t)k;
-		off += k;
-	}
-	return 0;
-}
-
 static int sync_parent_dir(const char *path)
 {
 	char *dir = xstrdup(path);
@@ -644,7 +629,7 @@ static int apply(const char *path, uint32_t page_size, uint32_t db_size, size_t 
 		if (pgno[i] > db_size)
 			continue; /* cut by the truncate below anyway */
 		const uint8_t *p = vec ? vec[i] : flat + i * (size_t)page_size;
-		rv = pwrite_all(fd, p, page_size, (off_t)(pgno[i] - 1) * page_size);
+		rv = mr_pwrite_all(fd, p, page_size, (uint64_t)(pgno[i] - 1) * page_size);
 	}
 	if (rv == 0 && ftruncate(fd, (off_t)db_size * page_size) != 0)
 		rv = MR_EIO;

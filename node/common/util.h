@@ -22,6 +22,10 @@ int mr_strcasecmp(const char *a, const char *b);
 /* Parse an unsigned decimal of exactly len bytes; 0 on success, MR_EINVAL on junk/overflow
  * beyond max. Never uses strtoul on unterminated wire data. */
 int mr_parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out_r);
+/* pread / pwrite exactly n bytes at off (EINTR retried, short transfers continued).
+ * 0, or MR_EIO (error or end of file; errno tells which error). */
+int mr_pread_all(int fd, void *buf, size_t n, uint64_t off);
+int mr_pwrite_all(int fd, const void *buf, size_t n, uint64_t off);
 /* Length (1..4) of the well-formed UTF-8 sequence at s within len bytes (RFC 3629 §4: no
  * overlong forms, no surrogates, nothing above U+10FFFF), or 0 if malformed or cut short. */
 size_t mr_utf8_seq(const uint8_t *s, size_t len);
