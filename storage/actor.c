@@ -34,9 +34,17 @@ static uint32_t name_hash(const char *s)
 	return h;
 }
 
+/* The directory has an actor of its own when there are two or more: every SMTP recipient
+ * check and login reads it, and an account's write can hold its actor for a whole raft round
+ * trip in cluster mode (store__actor_wait runs only replication requests meanwhile), which
+ * would stall every session behind one account's commit. */
 static struct actor *actor_for(struct store *st, const char *dbname)
 {
-	return &st->actors[name_hash(dbname) % st->nactors];
+	if (st->nactors < 2)
+		return &st->actors[0];
+	if (strcmp(dbname, STORE_DIRECTORY) == 0)
+		return &st->actors[0];
+	return &st->actors[1 + name_hash(dbname) % (st->nactors - 1)];
 }
 
 static void actor_forget(struct actor *a, size_t i)
