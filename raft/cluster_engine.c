@@ -145,8 +145,8 @@ static int send_entry(struct cl_engine *e, struct raft_buffer *buf, uint64_t tok
 	if (s.state == CL_LEADER) {
 		rv = cl_engine_submit(e, buf->base, buf->len, on_applied_status, c);
 	} else if (s.leader_id != 0 && e->forward) {
-		rv = e->forward(e->forward_ud, s.leader_id, buf->base, buf->len, on_applied_status,
-		                c);
+		rv = e->forward(e->forward_ud, s.leader_id, s.leader_address, buf->base, buf->len,
+		                on_applied_status, c);
 		if (rv == 0) {
 			pthread_mutex_lock(&e->mu);
 			e->st.forwarded++;
@@ -370,41 +370,6 @@ static void adopt_cb(void *ud, int status, void *result)
 	pthread_mutex_unlock(&w->mu);
 }
 
-static int read_all(const char *path, uint8_t **buf_r, size_t *len_r, size_t max)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return MR_ENOTFOUND;
-	int rv = 0;
-	size_t cap = 65536, len = 0;
-	uint8_t *buf = xmalloc(cap);
-	for (;;) {
-		if (len == cap) {
-			if (cap >= max) {
-				rv = MR_ETOOBIG;
-				break;
-			}
-			cap *= 2;
-			buf = xrealloc(buf, cap);
-		}
-		size_t k = fread(buf + len, 1, cap - len, f);
-		len += k;
-		if (k == 0) {
-			if (ferror(f))
-				rv = MR_EIO;
-			break;
-		}
-	}
-	fclose(f);
-	if (rv != 0) {
-		free(buf);
-		return rv;
-	}
-	*buf_r = buf;
-	*len_r = len;
-	return 0;
-}
-
 int cl_engine_adopt(struct cl_engine *e, const char *name)
 {
 	char *kp = xasprintf("%s/db/%s.key", e->data_dir, name);
@@ -415,9 +380,9 @@ int cl_engine_adopt(struct cl_engine *e, const char *name)
 	struct stat sb;
 	int rv = stat(wp, &sb) == 0 && sb.st_size > 0 ? MR_EBUSY : 0;
 	if (rv == 0)
-		rv = read_all(kp, &key, &key_len, 65536);
+		rv = mr_read_file(kp, 65536, &key, &key_len);
 	if (rv == 0)
-		rv = read_all(dp, &pages, &len, (size_t)CL_ENTRY_MAX_PAGES * CL_PAGE_SIZE);
+		rv = mr_read_file(dp, (size_t)CL_ENTRY_MAX_PAGES * CL_PAGE_SIZE, &pages, &len);
 	free(kp);
 	free(dp);
 	free(wp);

@@ -43,13 +43,14 @@
 struct store;
 struct cl_engine;
 
-/* Hand an encoded entry to the leader `leader` (a raft id; 0 when unknown) and report its apply
+/* Hand an encoded entry to the leader `leader` (a raft id, never this node) at
+ * `leader_address` (its raft address, as in the configuration) and report its apply
  * status through cb (as cl_node_apply does: 0 = committed and applied on the leader,
  * MR_ENOTLEADER, CL_EUNKNOWN, MR_ECLOSED). Returns 0 (cb will fire once, from any thread) or an
  * error (cb will not fire). For an in-process cluster, call cl_engine_submit on the leader's
  * engine. */
-typedef int (*cl_engine_forward_fn)(void *ud, raft_id leader, const void *buf, size_t len,
-                                    cl_apply_cb cb, void *cb_ud);
+typedef int (*cl_engine_forward_fn)(void *ud, raft_id leader, const char *leader_address,
+                                    const void *buf, size_t len, cl_apply_cb cb, void *cb_ud);
 
 struct cl_engine_config {
 	struct store *store;  /* opened on data_dir; the engine installs its replicator */

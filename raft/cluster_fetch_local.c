@@ -84,33 +84,6 @@ static int copy_fd(int in, int out, uint64_t size)
 	return 0;
 }
 
-static int read_small(const char *path, uint8_t *buf, size_t cap, size_t *len_r)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? MR_ENOTFOUND : MR_EIO;
-	size_t len = 0;
-	for (;;) {
-		ssize_t k = read(fd, buf + len, cap - len);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0) {
-			close(fd);
-			return MR_EIO;
-		}
-		if (k == 0)
-			break;
-		len += (size_t)k;
-		if (len == cap) {
-			close(fd);
-			return MR_ETOOBIG;
-		}
-	}
-	close(fd);
-	*len_r = len;
-	return 0;
-}
-
 int cl_fetch_make_copy(struct store *st, struct cl_fsm *fsm, const char *data_dir, const char *db,
                        const char *path, struct cl_fetch_copy *c_r)
 {
@@ -125,10 +98,15 @@ int cl_fetch_make_copy(struct store *st, struct cl_fsm *fsm, const char *data_di
 	if ((rv = store_repl_checkpoint(st, db, NULL)) != 0)
 		return rv;
 	char *kp = xasprintf("%s/db/%s.key", data_dir, db);
-	uint8_t key[CL_FETCH_KEY_MAX + 1];
+	uint8_t *key = NULL;
 	size_t key_len = 0;
-	rv = read_small(kp, key, sizeof key, &key_len);
+	rv = mr_read_file(kp, CL_FETCH_KEY_MAX, &key, &key_len);
 	free(kp);
+	if (rv == 0 && key_len > 0) {
+		memcpy(c_r->key, key, key_len);
+		c_r->key_len = key_len;
+	}
+	free(key);
 	if (rv != 0 || key_len == 0)
 		return rv == MR_ENOTFOUND ? MR_ENOTFOUND : MR_EIO;
 	char *dp = xasprintf("%s/db/%s.db", data_dir, db);
@@ -158,8 +136,6 @@ int cl_fetch_make_copy(struct store *st, struct cl_fsm *fsm, const char *data_di
 	}
 	c_r->index = index;
 	c_r->size = (uint64_t)sb.st_size;
-	memcpy(c_r->key, key, key_len);
-	c_r->key_len = key_len;
 	return 0;
 }
 

@@ -96,8 +96,7 @@ out:
 	return rv;
 }
 
-/* Read dir/name (at most CL_PKI_PEM_MAX bytes) into a NUL-terminated heap string. */
-static int file_read(const char *dir, const char *name, bool secret, char **text_r)
+int cl_pki_read(const char *dir, const char *name, bool secret, char **text_r)
 {
 	char *path = xasprintf("%s/%s", dir, name);
 	int rv = 0;
@@ -323,9 +322,9 @@ int cl_pki_issue_pem(const char *ca_dir, uint64_t node_id, const char *host, str
 	if (node_id == 0 || !host_valid(host))
 		return MR_EINVAL;
 	char *ca_pem = NULL, *ca_key_pem = NULL;
-	int rv = file_read(ca_dir, CL_PKI_CA_CERT, false, &ca_pem);
+	int rv = cl_pki_read(ca_dir, CL_PKI_CA_CERT, false, &ca_pem);
 	if (rv == 0)
-		rv = file_read(ca_dir, CL_PKI_CA_KEY, true, &ca_key_pem);
+		rv = cl_pki_read(ca_dir, CL_PKI_CA_KEY, true, &ca_key_pem);
 	if (rv != 0) {
 		free(ca_pem);
 		return rv;
@@ -404,7 +403,7 @@ int cl_pki_write(const struct cl_pki *pki, const char *dir)
 		rv = file_create(dir, CL_PKI_CA_CERT, pki->ca_pem, 0644);
 		if (rv == MR_EEXIST) {
 			char *have = NULL;
-			rv = file_read(dir, CL_PKI_CA_CERT, false, &have);
+			rv = cl_pki_read(dir, CL_PKI_CA_CERT, false, &have);
 			if (rv == 0 && strcmp(have, pki->ca_pem) != 0)
 				rv = MR_EEXIST;
 			free(have);
@@ -541,11 +540,11 @@ int cl_pki_from_pem(const char *ca_pem, const char *cert_pem, const char *key_pe
 int cl_pki_load(const char *dir, struct cl_pki *pki_r)
 {
 	char *ca = NULL, *cert = NULL, *key = NULL;
-	int rv = file_read(dir, CL_PKI_CA_CERT, false, &ca);
+	int rv = cl_pki_read(dir, CL_PKI_CA_CERT, false, &ca);
 	if (rv == 0)
-		rv = file_read(dir, CL_PKI_NODE_CERT, false, &cert);
+		rv = cl_pki_read(dir, CL_PKI_NODE_CERT, false, &cert);
 	if (rv == 0)
-		rv = file_read(dir, CL_PKI_NODE_KEY, true, &key);
+		rv = cl_pki_read(dir, CL_PKI_NODE_KEY, true, &key);
 	if (rv == 0)
 		rv = cl_pki_from_pem(ca, cert, key, pki_r);
 	if (rv != 0)

@@ -14,6 +14,7 @@
  * strings, so no combined cert+key file is needed). Used by `mailraftctl cluster init|join`. */
 #ifndef MR_CLUSTER_PKI_H
 #define MR_CLUSTER_PKI_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -72,6 +73,11 @@ int cl_pki_verify(const char *ca_pem, const char *cert_pem, uint64_t *node_id_r)
 /* Hex SHA-256 of the DER form of the first certificate in pem (lower case, NUL-terminated):
  * what an operator compares when pinning a cluster CA on `cluster join`. 0 or MR_ECORRUPT. */
 int cl_pki_fingerprint(const char *pem, char out[CL_PKI_FPR_LEN + 1]);
+
+/* Read the PEM file dir/name (at most CL_PKI_PEM_MAX bytes, a regular file, not a symlink)
+ * into a NUL-terminated heap string (*text_r; wipe it if secret). secret: refuse a file readable
+ * by group or others (MR_EPERM). 0, MR_ENOTFOUND, MR_ECORRUPT (empty or too big), MR_EIO. */
+int cl_pki_read(const char *dir, const char *name, bool secret, char **text_r);
 
 /* Release the strings of pki (the key is wiped first); safe on a zeroed or freed struct. */
 void cl_pki_free(struct cl_pki *pki);

@@ -602,36 +602,6 @@ int store_repl_install(struct store *st, const char *db, uint64_t index, const c
 
 /* ---- creation (actor thread) --------------------------------------------------------------- */
 
-static int read_file(const char *path, uint8_t **buf_r, size_t *len_r)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return MR_EIO;
-	struct stat sb;
-	if (fstat(fd, &sb) != 0 || sb.st_size < 0 || sb.st_size > (off_t)(1u << 30)) {
-		close(fd);
-		return MR_EIO;
-	}
-	size_t len = (size_t)sb.st_size;
-	uint8_t *buf = xmalloc(len ? len : 1);
-	size_t off = 0;
-	while (off < len) {
-		ssize_t k = pread(fd, buf + off, len - off, (off_t)off);
-		if (k <= 0) {
-			if (k < 0 && errno == EINTR)
-				continue;
-			close(fd);
-			free(buf);
-			return MR_EIO;
-		}
-		off += (size_t)k;
-	}
-	close(fd);
-	*buf_r = buf;
-	*len_r = len;
-	return 0;
-}
-
 static void remove_scratch(struct store *scratch, const char *name)
 {
 	static const char *const exts[] = {".db", ".db-wal", ".db-shm", ".key"};
@@ -668,9 +638,9 @@ int store__repl_create(struct actor *a, const char *name)
 	char *kp = store__db_path(&scratch, name, ".key");
 	char *dp = store__db_path(&scratch, name, ".db");
 	if (rv == 0)
-		rv = read_file(kp, &key, &key_len);
+		rv = mr_read_file(kp, 65536, &key, &key_len);
 	if (rv == 0)
-		rv = read_file(dp, &pages, &len);
+		rv = mr_read_file(dp, (size_t)1 << 30, &pages, &len);
 	free(kp);
 	free(dp);
 	remove_scratch(&scratch, name);

@@ -287,12 +287,11 @@ int cluster_start(struct node *n, char *err, size_t errlen)
 		     n->cfg->data_dir);
 		goto fail;
 	}
-	char(*unknown)[CL_DBNAME_MAX] = xcalloc(MAX_ADOPT, CL_DBNAME_MAX);
-	size_t n_unknown = cl_engine_unknown_dbs(c->engine, unknown, MAX_ADOPT);
-	/* Without the bootstrap marker, databases the state machine does not know yet are the
-	 * ones created after its last sync point: the log replay brings them back. */
-	if (!boot)
-		n_unknown = 0;
+	/* Only the first node adopts local databases. Elsewhere, databases the state machine
+	 * does not know yet are the ones created after its last sync point: the log replay
+	 * brings them back. */
+	char(*unknown)[CL_DBNAME_MAX] = xcalloc(boot ? MAX_ADOPT : 1, CL_DBNAME_MAX);
+	size_t n_unknown = boot ? cl_engine_unknown_dbs(c->engine, unknown, MAX_ADOPT) : 0;
 	if (n_unknown > MAX_ADOPT) {
 		rv = fail(err, errlen, MR_ETOOBIG, "too many databases to adopt in %s",
 		          n->cfg->data_dir);

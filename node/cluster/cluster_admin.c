@@ -300,14 +300,18 @@ int cluster__master_key(uint8_t key[CL_JOIN_MASTER_KEY])
 	const struct config *cfg = cluster__g.n->cfg;
 	char *path = cfg->master_key_file[0] ? xstrdup(cfg->master_key_file)
 	                                     : xasprintf("%s/master.key", cfg->data_dir);
-	FILE *f = fopen(path, "rb");
+	uint8_t *buf = NULL;
+	size_t n = 0;
+	int rv = mr_read_file(path, CL_JOIN_MASTER_KEY, &buf, &n);
 	free(path);
-	if (!f)
-		return MR_EIO;
-	size_t n = fread(key, 1, CL_JOIN_MASTER_KEY, f);
-	int extra = fgetc(f);
-	fclose(f);
-	return n == CL_JOIN_MASTER_KEY && extra == EOF ? 0 : MR_EKEY;
+	if (rv == 0 && n != CL_JOIN_MASTER_KEY)
+		rv = MR_EKEY;
+	if (rv == 0)
+		memcpy(key, buf, CL_JOIN_MASTER_KEY);
+	if (buf)
+		sodium_memzero(buf, n);
+	free(buf);
+	return rv == MR_ETOOBIG ? MR_EKEY : rv;
 }
 
 /* ---- view and poll -------------------------------------------------------------------------- */
@@ -420,14 +424,14 @@ static void joiner_step(const struct cl_status *st)
 static void check_ready(const struct cl_status *st)
 {
 	struct cluster *c = &cluster__g;
+	if (atomic_load(&c->ready))
+		return; /* sticky: checked until it first holds */
 	bool ready = st->leader_id != 0 && store_exists(c->n->store, STORE_DIRECTORY) &&
 	             st->last_applied + CLUSTER_CATCHUP_SLACK >= st->commit_index;
-	if (ready && !atomic_load(&c->ready)) {
+	if (ready) {
 		atomic_store(&c->ready, true);
-		if (!c->ready_logged && c->on_ready) {
-			c->ready_logged = true;
+		if (c->on_ready)
 			c->on_ready();
-		}
 	}
 }
 

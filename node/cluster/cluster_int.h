@@ -55,7 +55,6 @@ struct cluster {
 	struct cl_rpc_client *client;
 	bool joining;                    /* "join" marker: promote ourselves once caught up */
 	atomic_bool ready;
-	bool ready_logged;
 	void (*on_ready)(void);
 	uint64_t promote_asked_ms;
 	/* main loop */
@@ -92,8 +91,8 @@ extern const struct cl_rpc_handler cluster__rpc_table[];
 extern const size_t cluster__rpc_table_len;
 
 /* The engine's forward hook: an encoded entry to the leader's FORWARD op. */
-int cluster__forward(void *ud, raft_id leader, const void *buf, size_t len, cl_apply_cb cb,
-                     void *cb_ud);
+int cluster__forward(void *ud, raft_id leader, const char *leader_address, const void *buf,
+                     size_t len, cl_apply_cb cb, void *cb_ud);
 
 /* End at once (outcome unknown) every forward in flight to a node other than leader (the
  * current leader's id; 0 = none known: every forward). Any thread. */

@@ -81,13 +81,12 @@ static void fwd_done(void *ud, int status, const uint8_t *body, size_t len)
 	fwd_release(ud, status);
 }
 
-int cluster__forward(void *ud, raft_id leader, const void *buf, size_t len, cl_apply_cb cb,
-                     void *cb_ud)
+int cluster__forward(void *ud, raft_id leader, const char *leader_address, const void *buf,
+                     size_t len, cl_apply_cb cb, void *cb_ud)
 {
 	struct cluster *c = ud;
 	char rpc[CL_ADDRESS_MAX + 1];
-	bool self = false;
-	if (cluster__leader_rpc(rpc, &self) != 0 || self)
+	if (cl_rpc_address(leader_address, rpc) != 0)
 		return MR_ENOTLEADER;
 	struct fwd *f = xcalloc(1, sizeof *f);
 	f->leader = leader;
@@ -264,28 +263,6 @@ static void join_added(void *ud, int status)
 	}
 }
 
-/* A PEM file of the cluster directory as a NUL-terminated string (at most CL_PKI_PEM_MAX). */
-static int read_text(const char *dir, const char *name, char **out_r)
-{
-	char *path = xasprintf("%s/%s", dir, name);
-	FILE *f = fopen(path, "rb");
-	free(path);
-	if (!f)
-		return MR_ENOTFOUND;
-	char *buf = xmalloc(CL_PKI_PEM_MAX + 1);
-	size_t n = fread(buf, 1, CL_PKI_PEM_MAX + 1, f);
-	int err = ferror(f);
-	fclose(f);
-	if (err || n == 0 || n > CL_PKI_PEM_MAX) {
-		sodium_memzero(buf, CL_PKI_PEM_MAX + 1);
-		free(buf);
-		return err ? MR_EIO : MR_ECORRUPT;
-	}
-	buf[n] = 0;
-	*out_r = buf;
-	return 0;
-}
-
 static int grant_for(const struct invite *inv, uint8_t **buf_r, size_t *len_r)
 {
 	struct cluster *c = &cluster__g;
@@ -299,7 +276,7 @@ static int grant_for(const struct invite *inv, uint8_t **buf_r, size_t *len_r)
 		rv = cluster__master_key(g.master_key);
 	char *ca_key = NULL;
 	if (rv == 0)
-		rv = read_text(c->dir, CL_PKI_CA_KEY, &ca_key);
+		rv = cl_pki_read(c->dir, CL_PKI_CA_KEY, true, &ca_key);
 	if (rv == 0) {
 		g.ca_pem = issued.ca_pem;
 		g.cert_pem = issued.cert_pem;

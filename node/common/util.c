@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <sodium.h>
 
@@ -189,5 +191,31 @@ int mr_pwrite_all(int fd, const void *buf, size_t n, uint64_t off)
 		n -= (size_t)k;
 		off += (uint64_t)k;
 	}
+	return 0;
+}
+
+int mr_read_file(const char *path, size_t max, uint8_t **buf_r, size_t *len_r)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? MR_ENOTFOUND : MR_EIO;
+	struct stat sb;
+	int rv = fstat(fd, &sb) == 0 && sb.st_size >= 0 ? 0 : MR_EIO;
+	if (rv == 0 && (uint64_t)sb.st_size > max)
+		rv = MR_ETOOBIG;
+	uint8_t *buf = NULL;
+	size_t len = rv == 0 ? (size_t)sb.st_size : 0;
+	if (rv == 0) {
+		buf = xmalloc(len + 1);
+		rv = mr_pread_all(fd, buf, len, 0);
+	}
+	close(fd);
+	if (rv != 0) {
+		free(buf);
+		return rv;
+	}
+	buf[len] = 0;
+	*buf_r = buf;
+	*len_r = len;
 	return 0;
 }

@@ -26,6 +26,9 @@ int mr_parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out_r);
  * 0, or MR_EIO (error or end of file; errno tells which error). */
 int mr_pread_all(int fd, void *buf, size_t n, uint64_t off);
 int mr_pwrite_all(int fd, const void *buf, size_t n, uint64_t off);
+/* Read the whole file at path (at most max bytes) into a heap buffer with a NUL after the data
+ * (*buf_r, *len_r = the data length). 0, MR_ENOTFOUND, MR_ETOOBIG, MR_EIO. */
+int mr_read_file(const char *path, size_t max, uint8_t **buf_r, size_t *len_r);
 /* Length (1..4) of the well-formed UTF-8 sequence at s within len bytes (RFC 3629 §4: no
  * overlong forms, no surrogates, nothing above U+10FFFF), or 0 if malformed or cut short. */
 size_t mr_utf8_seq(const uint8_t *s, size_t len);

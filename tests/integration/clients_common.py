@@ -217,3 +217,63 @@ def run_interimap(conf, home, log, timeout=60):
 def interimap_changed(out):
 	"""True if an interimap run reports having added, removed or updated anything."""
 	return INTERIMAP_CHANGES.search(out) is not None
+
+
+# ---------------------------------------------------------------- two-way change scenario
+
+def make_changes(node, user, pw, srv0, loc0):
+	"""Changes on both sides: in the local Maildir flag two messages, unflag one and delete two;
+	on the server (through node) flag one, expunge two and append one. srv0/loc0: the states
+	after the first sync (mailgen.server_state / local_state)."""
+	inbox = loc0["INBOX"]
+	mailgen.maildir_set_flags(inbox["<srv.1@gen.test>"][2], "FS")
+	mailgen.maildir_set_flags(inbox["<loc.2@gen.test>"][2], "RS")
+	mailgen.maildir_set_flags(loc0["Projects"]["<arc.10@gen.test>"][2], "S")  # was FS
+	os.unlink(inbox["<srv.2@gen.test>"][2])
+	os.unlink(loc0["Local"]["<lf.5@gen.test>"][2])
+	m = node.imap(user, pw)
+	try:
+		mrlib.imap_ok(m.select("INBOX"), "SELECT")
+		u = srv0["INBOX"]
+		mrlib.imap_ok(m.uid("STORE", str(u["<srv.4@gen.test>"][2]), "+FLAGS", "(\\Flagged)"), "STORE")
+		for mid in ("<srv.5@gen.test>", "<loc.6@gen.test>"):
+			mrlib.imap_ok(m.uid("STORE", str(u[mid][2]), "+FLAGS", "(\\Deleted)"), "STORE")
+		mrlib.imap_ok(m.expunge(), "EXPUNGE")
+		mailgen.imap_append_all(m, "Projects", [mailgen.message(999, "late")])
+	finally:
+		mrlib.quiet_close(m)
+
+
+def check_changes(srv, loc, n_inbox_after):
+	"""After a sync following make_changes: every change reached the other side."""
+	s = srv["INBOX"]
+	mrlib.eq(s["<srv.1@gen.test>"][1], "FS", "local flag change reached the server")
+	mrlib.eq(s["<loc.2@gen.test>"][1], "RS", "local \\Answered reached the server")
+	mrlib.eq(srv["Projects"]["<arc.10@gen.test>"][1], "S", "local unflag reached the server")
+	for mid in ("<srv.2@gen.test>", "<srv.5@gen.test>", "<loc.6@gen.test>"):
+		check(mid not in s and mid not in loc["INBOX"], "%s deleted on both sides" % mid)
+	check("<lf.5@gen.test>" not in srv["Local"], "local deletion reached the server")
+	check("F" in loc["INBOX"]["<srv.4@gen.test>"][1], "server \\Flagged reached the Maildir")
+	check("<late.999@gen.test>" in loc["Projects"], "server APPEND reached the Maildir")
+	mrlib.eq(len(s), n_inbox_after, "INBOX size after deletions")
+
+
+def changes_propagate(node, user, pw, local, srv0, loc0, sync, n_inbox_after):
+	"""The two-way change round of the one-node Maildir sync tests: make_changes, sync(),
+	check_changes with both sides equal, then one more sync() must change nothing."""
+	make_changes(node, user, pw, srv0, loc0)
+
+	def same():
+		srv, loc = mailgen.server_state(node, user, pw), mailgen.local_state(local)
+		mailgen.check_same(srv, loc)
+		return srv, loc
+
+	sync()
+	srv, loc = same()
+	check_changes(srv, loc, n_inbox_after)
+	# and once more: nothing to do
+	files0 = mailgen.local_files(loc)
+	sync()
+	srv2, loc2 = same()
+	mrlib.eq(srv2, srv, "server state after a no-change sync following changes")
+	mrlib.eq(mailgen.local_files(loc2), files0, "local files")

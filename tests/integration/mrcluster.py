@@ -28,7 +28,7 @@ import time
 
 import mrtest
 import ports
-from mrlib import Fail, HOST, check, tls_ctx, rand_token
+from mrlib import Fail, HOST, check, rand_token
 
 JOIN_TIMEOUT = 120      # a joiner: start + catch-up + promotion, under sanitizers
 STATUS_TIMEOUT = 5      # one `mailraftctl status` (a paused node never answers)

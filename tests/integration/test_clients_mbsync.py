@@ -15,7 +15,7 @@ sys.dont_write_bytecode = True  # keep the source tree clean
 import mrtest  # noqa: E402
 import mailgen  # noqa: E402
 import clients_common as cc  # noqa: E402
-from mrtest import check, eq, quiet_close  # noqa: E402
+from mrtest import check, eq  # noqa: E402
 
 DOMAIN = "example.test"
 USER = "sync@" + DOMAIN
@@ -80,43 +80,8 @@ def test_resync_no_changes(env):
 
 def test_flags_and_deletions_propagate(env):
 	srv0, loc0 = env.after_first
-	# local side: flag two, unflag one, delete two
-	inbox = loc0["INBOX"]
-	mailgen.maildir_set_flags(inbox["<srv.1@gen.test>"][2], "FS")
-	mailgen.maildir_set_flags(inbox["<loc.2@gen.test>"][2], "RS")
-	mailgen.maildir_set_flags(loc0["Projects"]["<arc.10@gen.test>"][2], "S")  # was FS
-	os.unlink(inbox["<srv.2@gen.test>"][2])
-	os.unlink(loc0["Local"]["<lf.5@gen.test>"][2])
-	# server side: flag one, expunge two, append a new one
-	m = env.node.imap(USER, PW)
-	try:
-		mrtest.imap_ok(m.select("INBOX"), "SELECT")
-		u = srv0["INBOX"]
-		mrtest.imap_ok(m.uid("STORE", str(u["<srv.4@gen.test>"][2]), "+FLAGS", "(\\Flagged)"), "STORE")
-		for mid in ("<srv.5@gen.test>", "<loc.6@gen.test>"):
-			mrtest.imap_ok(m.uid("STORE", str(u[mid][2]), "+FLAGS", "(\\Deleted)"), "STORE")
-		mrtest.imap_ok(m.expunge(), "EXPUNGE")
-		mailgen.imap_append_all(m, "Projects", [mailgen.message(999, "late")])
-	finally:
-		quiet_close(m)
-	run_mbsync(env)
-	srv, loc = check_same(env)
-	s = srv["INBOX"]
-	eq(s["<srv.1@gen.test>"][1], "FS", "local flag change reached the server")
-	eq(s["<loc.2@gen.test>"][1], "RS", "local \\Answered reached the server")
-	eq(srv["Projects"]["<arc.10@gen.test>"][1], "S", "local unflag reached the server")
-	for mid in ("<srv.2@gen.test>", "<srv.5@gen.test>", "<loc.6@gen.test>"):
-		check(mid not in s and mid not in loc["INBOX"], "%s deleted on both sides" % mid)
-	check("<lf.5@gen.test>" not in srv["Local"], "local deletion reached the server")
-	check("F" in loc["INBOX"]["<srv.4@gen.test>"][1], "server \\Flagged reached the Maildir")
-	check("<late.999@gen.test>" in loc["Projects"], "server APPEND reached the Maildir")
-	eq(len(s), N_INBOX + N_LOCAL_INBOX - 3, "INBOX size after deletions")
-	# and once more: nothing to do
-	files0 = mailgen.local_files(loc)
-	run_mbsync(env)
-	srv2, loc2 = check_same(env)
-	eq(srv2, srv, "server state after a no-change sync following changes")
-	eq(mailgen.local_files(loc2), files0, "local files")
+	cc.changes_propagate(env.node, USER, PW, env.local, srv0, loc0, lambda: run_mbsync(env),
+		N_INBOX + N_LOCAL_INBOX - 3)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import poplib
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True  # keep the source tree clean
 import mrtest  # noqa: E402
-from mrtest import check, contains, eq, say  # noqa: E402
+from mrtest import check, contains, eq  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SCRIPT = os.path.join(ROOT, "deploy", "cluster", "local.sh")

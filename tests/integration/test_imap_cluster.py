@@ -177,38 +177,12 @@ def test_mbsync_every_node(env):
 	for n in sorted(others, key=lambda n: n is not ld):   # the leader first
 		mb_noop(env, n, srv0, files0)
 	# changes on both sides: locally (flag, unflag, delete) and on the server through f2
-	inbox = loc0["INBOX"]
-	mailgen.maildir_set_flags(inbox["<srv.1@gen.test>"][2], "FS")
-	mailgen.maildir_set_flags(inbox["<loc.2@gen.test>"][2], "RS")
-	mailgen.maildir_set_flags(loc0["Projects"]["<arc.10@gen.test>"][2], "S")  # was FS
-	os.unlink(inbox["<srv.2@gen.test>"][2])
-	os.unlink(loc0["Local"]["<lf.5@gen.test>"][2])
-	m = third.imap(SYNC, PW)
-	try:
-		mrtest.imap_ok(m.select("INBOX"), "SELECT on %s" % third.name)
-		u = srv0["INBOX"]
-		mrtest.imap_ok(m.uid("STORE", str(u["<srv.4@gen.test>"][2]), "+FLAGS", "(\\Flagged)"), "STORE")
-		for mid in ("<srv.5@gen.test>", "<loc.6@gen.test>"):
-			mrtest.imap_ok(m.uid("STORE", str(u[mid][2]), "+FLAGS", "(\\Deleted)"), "STORE")
-		mrtest.imap_ok(m.expunge(), "EXPUNGE on %s" % third.name)
-		mailgen.imap_append_all(m, "Projects", [mailgen.message(999, "late")])
-	finally:
-		quiet_close(m)
+	cc.make_changes(third, SYNC, PW, srv0, loc0)
 	converged(env)
 	# sync against the leader: both sides' changes meet there
 	mb_run(env, ld)
 	srv, loc = mb_same(env, ld)
-	s = srv["INBOX"]
-	eq(s["<srv.1@gen.test>"][1], "FS", "local flag change reached the server")
-	eq(s["<loc.2@gen.test>"][1], "RS", "local \\Answered reached the server")
-	eq(srv["Projects"]["<arc.10@gen.test>"][1], "S", "local unflag reached the server")
-	for mid in ("<srv.2@gen.test>", "<srv.5@gen.test>", "<loc.6@gen.test>"):
-		check(mid not in s and mid not in loc["INBOX"], "%s deleted on both sides" % mid)
-	check("<lf.5@gen.test>" not in srv["Local"], "local deletion reached the server")
-	check("F" in loc["INBOX"]["<srv.4@gen.test>"][1], "\\Flagged set on %s reached the Maildir"
-		% third.name)
-	check("<late.999@gen.test>" in loc["Projects"], "APPEND on %s reached the Maildir" % third.name)
-	eq(len(s), MB_INBOX + MB_LOCAL_INBOX - 3, "INBOX size after deletions")
+	cc.check_changes(srv, loc, MB_INBOX + MB_LOCAL_INBOX - 3)
 	# every node converges to exactly the Maildir's messages and flags, same UIDs everywhere
 	ref = check_replicas_equal(states_everywhere(env, SYNC), "after the changes")
 	eq(ref, srv, "replicated state vs what the leader showed mbsync")

@@ -304,10 +304,11 @@ static void test_snapshot_catch_up(void)
 static struct cl_engine *engine_s;
 
 /* In-process stand-in for forwarding to the leader (always S here). */
-static int forward_to_s(void *ud, raft_id leader, const void *buf, size_t len, cl_apply_cb cb,
-                        void *cb_ud)
+static int forward_to_s(void *ud, raft_id leader, const char *leader_address,
+                        const void *buf, size_t len, cl_apply_cb cb, void *cb_ud)
 {
 	(void)ud;
+	(void)leader_address;
 	return leader == 1 ? cl_engine_submit(engine_s, buf, len, cb, cb_ud) : MR_ENOTLEADER;
 }
 

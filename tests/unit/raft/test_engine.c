@@ -78,10 +78,11 @@ static void tr_close(struct raft_uv_transport *t, void *arg)
 }
 
 /* In-process stand-in for the nng req/rep forwarding RPC. */
-static int forward(void *ud, raft_id leader, const void *buf, size_t len, cl_apply_cb cb,
-                   void *cb_ud)
+static int forward(void *ud, raft_id leader, const char *leader_address, const void *buf,
+                   size_t len, cl_apply_cb cb, void *cb_ud)
 {
 	(void)ud;
+	(void)leader_address;
 	if (leader < 1 || leader > N)
 		return MR_ENOTLEADER;
 	pthread_mutex_lock(&nodes_mu);
