@@ -263,5 +263,29 @@ def test_replicas_identical_offline(env):
 	say("#   %d replicas identical: %s" % (len(dumps), "; ".join(dumps[ref][1])))
 
 
+def test_nothing_readable_at_rest(env):
+	"""Every replica's data directory (databases, raft log and snapshots, fetch copies, the
+	applied record) holds no Message-ID, recipient address or domain in clear, and no database
+	file in plain SQLite format (the daemons were stopped by the previous test)."""
+	needles = [m.strip("<>").encode() for m in sorted(env.accepted)[:200]]
+	needles += [r.encode() for r in RCPTS] + [DOMAIN.encode()]
+	check(len(needles) > len(RCPTS) + 1, "no accepted messages to look for")
+	for n in env.cluster.nodes:
+		files = 0
+		for dp, _, fns in os.walk(n.data_dir):
+			for fn in fns:
+				path = os.path.join(dp, fn)
+				if not os.path.isfile(path) or os.path.islink(path):
+					continue
+				with open(path, "rb") as f:
+					data = f.read()
+				files += 1
+				check(not data.startswith(b"SQLite format 3"), "plaintext SQLite file %s" % path)
+				hit = next((x for x in needles if x in data), None)
+				check(hit is None, "%r readable in %s" % (hit, path))
+		check(files > 0, "no files under %s" % n.data_dir)
+		check(os.path.isdir(os.path.join(n.data_dir, "raft")), "%s has no raft directory" % n.name)
+
+
 if __name__ == "__main__":
 	mrtest.main(globals(), setup=setup)
