@@ -151,7 +151,7 @@ static int do_drop(struct actor *a, const char *dbname)
 	return rv;
 }
 
-static void job_cleanup(struct store_db *db)
+void store__job_cleanup(struct store_db *db)
 {
 	if (db->in_tx) {
 		log_warn(STORE_COMPONENT, "job left a transaction open db=%s", db->name);
@@ -164,15 +164,16 @@ static void job_cleanup(struct store_db *db)
 
 /* Run a job's function; with a replicator, re-run it after a conflict or an unknown outcome
  * (bounded, with a short random back-off during which replication requests still run). */
-static int run_fn(struct actor *a, struct job *j, struct store_db *db)
+int store__run_fn(struct actor *a, struct job *j, struct store_db *db, bool keep_unknown)
 {
 	int rv;
-	db->n_unknown = 0;
+	if (!keep_unknown)
+		db->n_unknown = 0;
 	uint64_t started = mr_now_ms();
 	for (unsigned attempt = 0;; attempt++) {
 		db->in_job = true;
 		rv = j->fn(db, j->arg);
-		job_cleanup(db);
+		store__job_cleanup(db);
 		db->in_job = false;
 		if (!a->st->repl || (rv != STORE_ECONFLICT && rv != STORE_EUNKNOWN))
 			break;
@@ -210,8 +211,13 @@ static void run_job(struct actor *a, struct job *j)
 		struct store_db *db = NULL;
 		rv = store__actor_get_db(a, j->dbname, j->flags, &db);
 		if (rv == 0)
-			rv = run_fn(a, j, db);
+			rv = store__run_fn(a, j, db, false);
 	}
+	store__job_finish(a, j, rv);
+}
+
+void store__job_finish(struct actor *a, struct job *j, int rv)
+{
 	if (j->sync) {
 		pthread_mutex_lock(&j->sync->mu);
 		j->sync->rv = rv;
@@ -289,7 +295,9 @@ int store__actor_wait(struct actor *a, struct store_waiter *w, int timeout_ms)
 static void *actor_main(void *arg)
 {
 	struct actor *a = arg;
+	struct job *group[STORE_GROUP_MAX];
 	for (;;) {
+		size_t n = 0;
 		pthread_mutex_lock(&a->mu);
 		while (!a->head && !a->stop)
 			pthread_cond_wait(&a->cond, &a->mu);
@@ -298,10 +306,18 @@ static void *actor_main(void *arg)
 			a->head = j->next;
 			if (!a->head)
 				a->tail = NULL;
+			/* group commit only pays where a commit waits for a raft round trip */
+			if (j->kind == JOB_RUN && (j->flags & STORE_GROUP) && a->st->repl)
+				n = store__group_take(a, j, group + 1, STORE_GROUP_MAX);
 		}
 		pthread_mutex_unlock(&a->mu);
 		if (!j)
 			break; /* stop requested and the queue is empty */
+		if (n > 0) {
+			group[0] = j;
+			store__group_run(a, group, n + 1);
+			continue;
+		}
 		run_job(a, j);
 		free(j);
 	}

@@ -224,7 +224,7 @@ int store_tx_begin(struct store_db *db)
 		log_error(STORE_COMPONENT, "nested transaction db=%s", db->name);
 		return MR_EINVAL;
 	}
-	int rv = store_exec(db, "BEGIN IMMEDIATE");
+	int rv = store_exec(db, db->grouped ? "SAVEPOINT job" : "BEGIN IMMEDIATE");
 	if (rv == 0)
 		db->in_tx = true;
 	return rv;
@@ -234,6 +234,16 @@ int store_tx_commit(struct store_db *db)
 {
 	if (!db->in_tx)
 		return MR_EINVAL;
+	if (db->grouped) {
+		/* the group's transaction commits (and replicates) once for every job */
+		int rv = store_exec(db, "RELEASE job");
+		if (rv != 0) {
+			store_tx_rollback(db);
+			return rv;
+		}
+		db->in_tx = false;
+		return 0;
+	}
 	if (db->st->repl)
 		return store__repl_commit(db); /* replicate.c: returns once the log decided */
 	int rv = store_exec(db, "COMMIT");
@@ -253,7 +263,9 @@ void store_tx_rollback(struct store_db *db)
 	/* Reset cached statements first so none holds the transaction open. */
 	for (size_t i = 0; i < db->nstmts; i++)
 		sqlite3_reset(db->stmts[i].stmt);
-	if (sqlite3_get_autocommit(db->sql) == 0)
+	if (db->grouped)
+		(void)store_exec(db, "ROLLBACK TO job; RELEASE job");
+	else if (sqlite3_get_autocommit(db->sql) == 0)
 		(void)store_exec(db, "ROLLBACK");
 	db->in_tx = false;
 }

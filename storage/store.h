@@ -61,6 +61,12 @@ void store_close(struct store **st);
 
 /* ---- jobs ---------------------------------------------------------------------------- */
 #define STORE_CREATE 0x1 /* create the database (key, file, schema) if it does not exist */
+/* Group commit (replicated mode): the job may share one transaction, and so one raft entry,
+ * with the jobs for the same database queued right behind it. Its store_tx_begin/commit/
+ * rollback then act on a savepoint of the group's transaction, and its done callback runs
+ * only once the group committed. The job must not depend on other databases being written
+ * in the same job, and must be safe to re-run (as every replicated job is). */
+#define STORE_GROUP 0x2
 
 /* Runs on the actor thread owning the database; returns 0 or MR_E*. */
 typedef int (*store_job_fn)(struct store_db *db, void *arg);

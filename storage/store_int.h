@@ -68,6 +68,7 @@ struct store_db {
 	char name[STORE_DBNAME_MAX];
 	sqlite3 *sql;
 	bool in_tx;
+	bool grouped; /* inside a group commit (group.c): tx calls act on a savepoint */
 	uint64_t last_use; /* actor tick, for LRU */
 	struct stmt_ent *stmts;
 	size_t nstmts;
@@ -200,6 +201,21 @@ void store__actors_stop(struct store *st);
 void store__post(struct store *st, store_done_fn done, void *arg, int rv, const char *dbname);
 /* Run every queued completion now (loop thread, or store_close). */
 void store__drain_completions(struct store *st);
+
+/* actor.c, for group.c: run a JOB_RUN job's function with the replicated re-run loop
+ * (keep_unknown: start with the tokens already in db->unknown_tokens), clean up after a
+ * job's function, and hand a job's result to its waiter or done callback. */
+int store__run_fn(struct actor *a, struct job *j, struct store_db *db, bool keep_unknown);
+void store__job_cleanup(struct store_db *db);
+void store__job_finish(struct actor *a, struct job *j, int rv);
+
+/* group.c: group commit (STORE_GROUP). Called by the actor with a->mu held after taking
+ * `first`: unlink up to cap-1 more group jobs for the same database (stopping at any other
+ * job for it) into more[]; returns how many. */
+size_t store__group_take(struct actor *a, const struct job *first, struct job **more, size_t cap);
+/* Run jobs[0..n) in one transaction and finish (and free) them all. */
+void store__group_run(struct actor *a, struct job **jobs, size_t n);
+#define STORE_GROUP_MAX 32
 
 /* actor.c, for replicate.c */
 struct actor *store__actor_of(struct store *st, const char *dbname);

@@ -188,7 +188,8 @@ void smtp__deliver(struct smtp_session *s)
 		j->msg = msg_ref(dl->msg);
 		j->now = dl->now;
 		dl->pending++;
-		int rv = store_submit(n->store, dl->dbnames[i], 0, deliver_job_fn, deliver_done, j);
+		int rv = store_submit(n->store, dl->dbnames[i], STORE_GROUP, deliver_job_fn,
+		                      deliver_done, j);
 		if (rv != 0) {
 			/* done will never be called for this one */
 			dl->pending--;

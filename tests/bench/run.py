@@ -16,7 +16,8 @@ usage: tests/bench/run.py [--tiny] [--bin-dir BUILD_DIR] [--json-out FILE] [--on
   imap_idle    : N concurrent sessions in IDLE on one mailraftd (several client
                  processes): resident memory per session against the 32 KiB target.
   cluster      : 3 mailraftd in a cluster (clusterbench.py): SMTP ingest msg/s against a
-                 single node and the cluster (ratio, target >= 0.7), commit latency
+                 single node and the cluster, loaded (ratio, target >= 0.7) and under a
+                 light load (ratio printed), commit latency
                  p50/p99 (DATA end -> 250), failover time (SIGKILL leader -> first 250
                  on a survivor, target < 2 s).
 --tiny runs every benchmark once at a tiny size so the test suite can check they still
@@ -54,7 +55,8 @@ SIZES = {
 		"load_procs": 8, "load_seconds": 5.0, "load_rounds": 4, "load_messages": 100,
 		"load_warmup": 2.0, "idle_connections": 10000, "idle_users": 100, "idle_timeout": 240.0,
 		"idle_variants": ("imap", "imaps"),
-		"cluster_messages": 1000, "cluster_sessions": 8, "cluster_accounts": 8,
+		"cluster_messages": 3000, "cluster_sessions": 8, "cluster_sessions_loaded": 48,
+		"cluster_accounts": 8,
 		"failover_timeout": 30.0},
 	"tiny": {"messages": 10, "sessions": 2, "size": 10240, "warmup": 2, "rounds": 1,
 		"connections": 20, "dovecot_connections": 5, "users": 2,
@@ -62,7 +64,8 @@ SIZES = {
 		"load_procs": 2, "load_seconds": 2.0, "load_rounds": 1, "load_messages": 10,
 		"load_warmup": 0, "idle_connections": 50, "idle_users": 5, "idle_timeout": 60.0,
 		"idle_variants": ("imap",),
-		"cluster_messages": 20, "cluster_sessions": 2, "cluster_accounts": 2,
+		"cluster_messages": 20, "cluster_sessions": 2, "cluster_sessions_loaded": 6,
+		"cluster_accounts": 2,
 		"failover_timeout": 30.0},
 }
 BENCHES = ("smtp_ingest", "imap_memory", "imap_load", "imap_idle", "cluster")

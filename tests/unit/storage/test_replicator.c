@@ -494,12 +494,190 @@ static void test_off_by_default(void)
 	store_close(&st);
 }
 
+
+/* ---- group commit (STORE_GROUP) ------------------------------------------------------------ */
+
+static struct gate {
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	bool entered, open;
+} G = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false};
+
+/* Holds its actor until the test opens the gate: the jobs submitted meanwhile queue up. */
+static int job_gate(struct store_db *db, void *arg)
+{
+	(void)db, (void)arg;
+	pthread_mutex_lock(&G.mu);
+	G.entered = true;
+	pthread_cond_broadcast(&G.cond);
+	while (!G.open)
+		pthread_cond_wait(&G.cond, &G.mu);
+	pthread_mutex_unlock(&G.mu);
+	return 0;
+}
+
+struct gjob {
+	struct app a;
+	bool fail; /* insert, then fail: the job's own savepoint must vanish */
+	int rv;
+	bool done;
+};
+
+static int job_group_member(struct store_db *db, void *arg)
+{
+	struct gjob *g = arg;
+	if (!g->fail)
+		return job_append(db, &g->a);
+	int rv = store_tx_begin(db);
+	if (rv == 0)
+		rv = mbox_append(db, "INBOX", "", 1700000000, (const uint8_t *)g->a.body,
+		                 strlen(g->a.body), NULL, NULL, &g->a.uid);
+	return rv == 0 ? MR_EINVAL : rv; /* leaves its savepoint open: the store rolls it back */
+}
+
+static void gjob_done(void *arg, int rv)
+{
+	struct gjob *g = arg;
+	g->rv = rv;
+	g->done = true;
+}
+
+/* Hold the account's actor, queue jobs[i] (group or not by grouped[i]), open the gate, run the
+ * loop until every job is done. */
+static void run_gated(uv_loop_t *lp, struct gjob *jobs, const bool *grouped, size_t n)
+{
+	G.entered = G.open = false;
+	ASSERT_OK(store_submit(F.st[0], ACCT, 0, job_gate, NULL, NULL));
+	pthread_mutex_lock(&G.mu);
+	while (!G.entered)
+		pthread_cond_wait(&G.cond, &G.mu);
+	pthread_mutex_unlock(&G.mu);
+	for (size_t i = 0; i < n; i++)
+		ASSERT_OK(store_submit(F.st[0], ACCT, grouped[i] ? STORE_GROUP : 0,
+		                       job_group_member, gjob_done, &jobs[i]));
+	pthread_mutex_lock(&G.mu);
+	G.open = true;
+	pthread_cond_broadcast(&G.cond);
+	pthread_mutex_unlock(&G.mu);
+	for (int t = 0; t < 1000; t++) {
+		uv_run(lp, UV_RUN_NOWAIT);
+		size_t done = 0;
+		for (size_t i = 0; i < n; i++)
+			done += jobs[i].done;
+		if (done == n)
+			return;
+		usleep(2000);
+	}
+	unit_fail(__FILE__, __LINE__, "group jobs did not finish");
+}
+
+static void group_start(uv_loop_t *lp)
+{
+	ASSERT_OK(uv_loop_init(lp));
+	loops[0] = lp;
+	fake_start(2);
+	append_on(0, "first", NULL); /* the account exists (uid 1) */
+}
+
+static void group_stop(uv_loop_t *lp)
+{
+	fake_stop();
+	uv_run(lp, UV_RUN_NOWAIT);
+	ASSERT_OK(uv_loop_close(lp));
+	loops[0] = NULL;
+}
+
+/* Ten deliveries queued behind a busy actor commit as one entry; each gets its own UID, in
+ * submission order; a failing member loses only its own changes. */
+static void test_group_commit(void)
+{
+	uv_loop_t lp;
+	group_start(&lp);
+	struct gjob jobs[10];
+	bool grouped[10];
+	memset(jobs, 0, sizeof jobs);
+	for (int i = 0; i < 10; i++) {
+		snprintf(jobs[i].a.body, sizeof jobs[i].a.body, "grouped %d", i);
+		grouped[i] = true;
+	}
+	jobs[4].fail = true;
+	unsigned before = F.applied;
+	run_gated(&lp, jobs, grouped, 10);
+	ASSERT_EQ_INT(F.applied - before, 1);
+	uint32_t prev = 1;
+	for (int i = 0; i < 10; i++) {
+		if (i == 4) {
+			ASSERT_ERR(jobs[i].rv, MR_EINVAL);
+			continue;
+		}
+		ASSERT_OK(jobs[i].rv);
+		ASSERT(jobs[i].a.uid > prev);
+		prev = jobs[i].a.uid;
+	}
+	/* the failed member's UID was rolled back with it and handed out again */
+	check_replicas(ACCT, 10);
+	group_stop(&lp);
+}
+
+/* A job without STORE_GROUP for the same database ends the group: order is kept. */
+static void test_group_order(void)
+{
+	uv_loop_t lp;
+	group_start(&lp);
+	struct gjob jobs[4];
+	memset(jobs, 0, sizeof jobs);
+	const bool grouped[4] = {true, true, false, true};
+	for (int i = 0; i < 4; i++)
+		snprintf(jobs[i].a.body, sizeof jobs[i].a.body, "ordered %d", i);
+	unsigned before = F.applied;
+	run_gated(&lp, jobs, grouped, 4);
+	ASSERT_EQ_INT(F.applied - before, 3); /* {0,1}, 2, 3 */
+	for (int i = 0; i < 4; i++) {
+		ASSERT_OK(jobs[i].rv);
+		ASSERT_EQ_INT(jobs[i].a.uid, i + 2);
+	}
+	check_replicas(ACCT, 5);
+	group_stop(&lp);
+}
+
+/* The group's entry is lost (outcome unknown) or commits after an "unknown" answer: the jobs
+ * re-run one by one, and every message is there exactly once either way. */
+static void test_group_unknown(void)
+{
+	uv_loop_t lp;
+	group_start(&lp);
+	static const enum fake_mode modes[] = {FAKE_DROP_UNKNOWN, FAKE_LATE_ACK};
+	long want = 1;
+	for (size_t m = 0; m < MR_ARRAY_LEN(modes); m++) {
+		struct gjob jobs[5];
+		bool grouped[5];
+		memset(jobs, 0, sizeof jobs);
+		for (int i = 0; i < 5; i++) {
+			snprintf(jobs[i].a.body, sizeof jobs[i].a.body, "mode %zu job %d", m, i);
+			grouped[i] = true;
+		}
+		pthread_mutex_lock(&F.mu);
+		F.mode = modes[m];
+		pthread_mutex_unlock(&F.mu);
+		run_gated(&lp, jobs, grouped, 5);
+		for (int i = 0; i < 5; i++)
+			ASSERT_OK(jobs[i].rv);
+		want += 5;
+		check_replicas(ACCT, want);
+	}
+	ASSERT_EQ_INT(F.unknowns, 2);
+	group_stop(&lp);
+}
+
 static const struct unit_test tests[] = {
     {"replicated_writes", test_replicated_writes},
     {"concurrent_conflicts", test_concurrent_conflicts},
     {"unknown_outcome", test_unknown_outcome},
     {"off_by_default", test_off_by_default},
     {"commit_hook_everywhere", test_commit_hook_everywhere},
+    {"group_commit", test_group_commit},
+    {"group_order", test_group_order},
+    {"group_unknown", test_group_unknown},
     {NULL, NULL},
 };
 
