@@ -2,11 +2,15 @@
  *
  * raft_uv only speaks to a uv_stream_t, so each established connection gets a
  * socketpair(AF_UNIX, SOCK_STREAM): raft owns a raft_malloc'd uv_pipe_t on one end (it will
- * uv_close and raft_free it), the transport keeps conn->relay on the other. Two pumps, both
- * driven from the loop thread: relay -> nng (uv_read_start, pause after each chunk, resume once
- * nng_stream_send has taken all of it, partial sends continue) and nng -> relay
- * (nng_stream_recv, uv_write, next receive when the write completed). Memory is therefore two
- * RELAY_BUF buffers per connection whatever the peers do. End of stream: when raft closes its
+ * uv_close and raft_free it), the transport keeps conn->relay on the other. Two pumps:
+ * relay -> nng (uv_read_start, pause after each chunk, resume once nng_stream_send has taken
+ * all of it, partial sends continue) and nng -> relay (nng_stream_recv, write, next receive
+ * when the write completed). Each pump runs on the nng thread that completed its operation
+ * as long as it can (a receive is written straight into the pair and the next receive issued;
+ * after a send the next bytes are read straight from the pair) and hands over to the loop
+ * (uv_write / uv_read_start) only when the pair is full or empty, at end of stream or on an
+ * error: a loop wake-up per 16 KiB TLS record made a raft message of 100 KiB take several
+ * milliseconds. Memory is two RELAY_BUF buffers per connection whatever the peers do. End of stream: when raft closes its
  * end, the chunk being sent is flushed first; when the peer closes, the write in flight is
  * flushed first; then the whole pair is torn down, and closing our end is what raft sees. */
 #include "raft/cluster_transport_int.h"
@@ -30,6 +34,7 @@ int cl__io_result(nng_aio *aio, size_t *n_r)
 
 static void relay_recv(struct cl_conn *c)
 {
+	c->rx_off = 0;
 	nng_iov iov = {c->rxbuf, sizeof c->rxbuf};
 	nng_aio_set_iov(c->rx, 1, &iov);
 	nng_aio_set_timeout(c->rx, NNG_DURATION_INFINITE);
@@ -96,7 +101,7 @@ void cl__relay_on_rx(struct cl_conn *c)
 			cl__conn_destroy(c, 0);
 		return;
 	}
-	uv_buf_t b = uv_buf_init((char *)c->rxbuf, (unsigned)n);
+	uv_buf_t b = uv_buf_init((char *)c->rxbuf + c->rx_off, (unsigned)(n - c->rx_off));
 	c->wreq.data = c;
 	if (uv_write(&c->wreq, (uv_stream_t *)&c->relay, &b, 1, relay_write_cb) != 0) {
 		cl__conn_destroy(c, 0);
@@ -108,7 +113,11 @@ void cl__relay_on_rx(struct cl_conn *c)
 void cl__relay_on_tx(struct cl_conn *c)
 {
 	size_t n = 0;
-	int rv = cl__io_result(c->tx, &n);
+	int rv = 0;
+	if (c->tx_done) /* the fast path counted it and found nothing more to send */
+		c->tx_done = false;
+	else
+		rv = cl__io_result(c->tx, &n);
 	c->sending = false;
 	if (rv != 0) {
 		log_debug(COMPONENT, "relay send failed peer=%s err=\"%s\"", c->peer,
@@ -127,6 +136,58 @@ void cl__relay_on_tx(struct cl_conn *c)
 	}
 	if (uv_read_start((uv_stream_t *)&c->relay, relay_alloc_cb, relay_read_cb) != 0)
 		cl__conn_destroy(c, 0);
+}
+
+/* nng thread, receive done: write the bytes into our socketpair end now and receive again.
+ * Falls back to the loop (uv_write of what is left) when the pair is full or failed. */
+bool cl__relay_rx_fast(struct cl_conn *c)
+{
+	if (!atomic_load(&c->fast))
+		return false;
+	size_t n = 0;
+	if (cl__io_result(c->rx, &n) != 0)
+		return false;
+	while (c->rx_off < n) {
+		ssize_t w = send(c->relay_fd, c->rxbuf + c->rx_off, n - c->rx_off,
+		                 MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w <= 0) {
+			if (w < 0 && errno == EINTR)
+				continue;
+			return false;
+		}
+		c->rx_off += (size_t)w;
+	}
+	relay_recv(c);
+	return true;
+}
+
+/* nng thread, send done: continue a partial send, or read raft's next bytes from the
+ * socketpair and send them. Falls back to the loop (uv_read_start) when there is nothing to
+ * read yet, at end of stream, and on errors. */
+bool cl__relay_tx_fast(struct cl_conn *c)
+{
+	if (!atomic_load(&c->fast))
+		return false;
+	size_t n = 0;
+	if (cl__io_result(c->tx, &n) != 0)
+		return false;
+	c->tx_off += n;
+	if (c->tx_off < c->tx_len) {
+		relay_send(c);
+		return true;
+	}
+	ssize_t r;
+	do
+		r = recv(c->relay_fd, c->txbuf, sizeof c->txbuf, MSG_DONTWAIT);
+	while (r < 0 && errno == EINTR);
+	if (r <= 0) {
+		c->tx_done = true;
+		return false;
+	}
+	c->tx_len = (size_t)r;
+	c->tx_off = 0;
+	relay_send(c);
+	return true;
 }
 
 static void raft_pipe_free_cb(uv_handle_t *h)
@@ -159,7 +220,13 @@ int cl__relay_start(struct cl_conn *c, uv_stream_t **stream_r)
 		uv_close((uv_handle_t *)p, raft_pipe_free_cb); /* closes sv[0] */
 		return MR_EIO;
 	}
+	/* room for whole raft messages in the pair, so the fast paths rarely hand over */
+	int sz = 1 << 20;
+	(void)setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+	(void)setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+	c->relay_fd = sv[1];
 	c->st = ST_RELAY;
+	atomic_store(&c->fast, true);
 	relay_recv(c);
 	if (uv_read_start((uv_stream_t *)&c->relay, relay_alloc_cb, relay_read_cb) != 0) {
 		uv_close((uv_handle_t *)p, raft_pipe_free_cb);

@@ -52,12 +52,14 @@ static void post(struct cl_conn *c, unsigned bit)
 
 static void rx_cb(void *arg)
 {
-	post(arg, EV_RX);
+	if (!cl__relay_rx_fast(arg))
+		post(arg, EV_RX);
 }
 
 static void tx_cb(void *arg)
 {
-	post(arg, EV_TX);
+	if (!cl__relay_tx_fast(arg))
+		post(arg, EV_TX);
 }
 
 static void accept_cb(void *arg)
@@ -178,6 +180,7 @@ void cl__conn_destroy(struct cl_conn *c, int status)
 		return;
 	bool dialing = c->st == ST_DIAL;
 	c->st = ST_DEAD;
+	atomic_store(&c->fast, false); /* the callbacks hand everything to the loop from now */
 	if (c->prev)
 		c->prev->next = c->next;
 	else

@@ -6,6 +6,7 @@
 #include "raft/cluster_transport.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <nng/nng.h>
 #include <nng/supplemental/tls/tls.h>
@@ -52,6 +53,16 @@ struct cl_conn {
 	bool sending;   /* nng send in flight (relay) */
 	uv_write_t wreq;
 	size_t tx_len, tx_off;
+	/* Fast paths (cluster_relay.c): in RELAY the nng callbacks move bytes between the stream
+	 * and our socketpair end themselves and only hand over to the loop when that would
+	 * block or fails. fast: RELAY and not being torn down; relay_fd: our end's descriptor;
+	 * rx_off: bytes of rxbuf the fast path already wrote; tx_done: the fast path already
+	 * accounted the last send. While an nng operation is in flight its direction's fields
+	 * belong to the nng thread; a post() hands them back to the loop. */
+	atomic_bool fast;
+	int relay_fd;
+	size_t rx_off;
+	bool tx_done;
 	uint8_t rxbuf[RELAY_BUF];
 	uint8_t txbuf[RELAY_BUF];
 };
@@ -99,6 +110,9 @@ void cl__conn_destroy(struct cl_conn *c, int status);
  * bytes counts as NNG_ECONNSHUT so a misbehaving peer cannot make us spin). */
 int cl__io_result(nng_aio *aio, size_t *n_r);
 
+/* nng callbacks in RELAY: true when the completion was handled without the loop. */
+bool cl__relay_rx_fast(struct cl_conn *c);
+bool cl__relay_tx_fast(struct cl_conn *c);
 /* Bridge c to a new socketpair and start both pumps; *stream_r is raft's end (raft_malloc'd
  * uv_pipe_t). 0 or MR_EIO (then the caller destroys c). */
 int cl__relay_start(struct cl_conn *c, uv_stream_t **stream_r);

@@ -5,11 +5,14 @@
  * uv_async_t and a mutex-protected multi-producer queue of completions (done callbacks and
  * commit-hook calls), drained on the loop thread. store_run blocks its caller on a per-call
  * condition variable instead. Stopping finishes every queued job before the threads exit.
+ * Replication requests from the log-applying thread may borrow a parked actor (run on its
+ * databases while the actor thread waits) instead of waiting for it to be scheduled.
  */
 #include "store_int.h"
 #include "common/err.h"
 #include "common/log.h"
 #include <string.h>
+#include <stdlib.h>
 #include <errno.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -256,6 +259,17 @@ static struct job *take_repl(struct actor *a)
 	return NULL;
 }
 
+/* Wait on the actor's condition (a->mu held), open to borrowing meanwhile (see
+ * store__repl_submit). dl: absolute deadline, or NULL. */
+static int park(struct actor *a, const struct timespec *dl)
+{
+	a->parked = true;
+	int rc = dl ? pthread_cond_timedwait(&a->cond, &a->mu, dl)
+	            : pthread_cond_wait(&a->cond, &a->mu);
+	a->parked = false;
+	return rc;
+}
+
 int store__actor_wait(struct actor *a, struct store_waiter *w, int timeout_ms)
 {
 	struct timespec dl;
@@ -270,7 +284,13 @@ int store__actor_wait(struct actor *a, struct store_waiter *w, int timeout_ms)
 	a->waiter = w;
 	pthread_mutex_lock(&a->mu);
 	int rv = 0;
-	while (w->rv == 1) {
+	for (;;) {
+		if (a->borrowed) { /* a replication request runs on our databases: wait it out */
+			park(a, NULL);
+			continue;
+		}
+		if (w->rv != 1)
+			break;
 		struct job *j = take_repl(a);
 		if (j) {
 			pthread_mutex_unlock(&a->mu);
@@ -279,8 +299,7 @@ int store__actor_wait(struct actor *a, struct store_waiter *w, int timeout_ms)
 			pthread_mutex_lock(&a->mu);
 			continue;
 		}
-		if (pthread_cond_timedwait(&a->cond, &a->mu, &dl) == ETIMEDOUT && w->rv == 1 &&
-		    !take_repl_peek(a)) {
+		if (park(a, &dl) == ETIMEDOUT && !a->borrowed && w->rv == 1 && !take_repl_peek(a)) {
 			rv = STORE_EUNKNOWN;
 			break;
 		}
@@ -299,8 +318,8 @@ static void *actor_main(void *arg)
 	for (;;) {
 		size_t n = 0;
 		pthread_mutex_lock(&a->mu);
-		while (!a->head && !a->stop)
-			pthread_cond_wait(&a->cond, &a->mu);
+		while ((!a->head && !a->stop) || a->borrowed)
+			(void)park(a, NULL);
 		struct job *j = a->head;
 		if (j) {
 			a->head = j->next;
@@ -469,8 +488,40 @@ int store_run(struct store *st, const char *dbname, int flags, store_job_fn fn, 
 	return run_sync(st, j);
 }
 
+/* A replication request comes from the log-applying thread, which must not wait for the actor
+ * to be scheduled (under load that wake-up is most of a raft round trip). When the actor is
+ * parked (idle, or waiting for a commit) and no other replication request is queued ahead, the
+ * caller borrows it: runs the request itself on the actor's databases while the actor cannot
+ * run (it waits until the borrow ends, then sees what the request changed). Otherwise the
+ * request is queued and the caller waits for it as before. */
+static bool borrow(struct actor *a)
+{
+	pthread_mutex_lock(&a->mu);
+	bool ok = a->parked && !a->borrowed && !a->stop && !take_repl_peek(a);
+	if (ok)
+		a->borrowed = true;
+	pthread_mutex_unlock(&a->mu);
+	return ok;
+}
+
+static void give_back(struct actor *a)
+{
+	pthread_mutex_lock(&a->mu);
+	a->borrowed = false;
+	pthread_cond_signal(&a->cond);
+	pthread_mutex_unlock(&a->mu);
+}
+
 int store__repl_submit(struct store *st, const char *dbname, struct repl_req *req)
 {
+	struct actor *a = actor_for(st, dbname);
+	if (!on_actor_thread(st) && borrow(a)) {
+		struct job j = {.kind = JOB_REPL, .req = req};
+		snprintf(j.dbname, sizeof j.dbname, "%s", dbname);
+		int rv = store__repl_run(a, &j);
+		give_back(a);
+		return rv;
+	}
 	struct job *j = xcalloc(1, sizeof *j);
 	j->kind = JOB_REPL;
 	snprintf(j->dbname, sizeof j->dbname, "%s", dbname);

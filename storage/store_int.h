@@ -102,6 +102,9 @@ struct actor {
 	pthread_cond_t cond;
 	struct job *head, *tail;
 	bool stop, started;
+	/* parked: the thread waits on cond (idle, or for a commit) and may be borrowed;
+	 * borrowed: another thread runs a replication request on its databases (actor.c) */
+	bool parked, borrowed;
 	struct store_db *dbs[STORE_ACTOR_MAX_OPEN];
 	size_t ndbs;
 	uint64_t tick;
