@@ -36,7 +36,7 @@ void imap__caps(struct imap_session *s, char *out, size_t n)
 {
 	/* advertise only what works */
 	snprintf(out, n,
-		 "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE UNSELECT UIDPLUS CHILDREN "
+		 "IMAP4rev1 IMAP4rev2 SASL-IR LITERAL+ ID ENABLE IDLE UNSELECT UIDPLUS CHILDREN "
 		 "SPECIAL-USE MOVE NAMESPACE CONDSTORE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS "
 		 "CREATE-SPECIAL-USE STATUS=SIZE MULTIAPPEND QUOTA QUOTA=RES-STORAGE SAVEDATE "
 		 "OBJECTID BINARY SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES QRESYNC "
@@ -289,6 +289,22 @@ void imap__cmd_id(struct imap_cmd *cmd)
 		    MR_VERSION, cmd->tag);
 }
 
+/* ENABLE-able extensions (RFC 5161), each with the session flag it sets. */
+static bool *en_condstore(struct imap_session *s) { return &s->condstore; }
+static bool *en_qresync(struct imap_session *s) { return &s->qresync; }
+static bool *en_utf8(struct imap_session *s) { return &s->utf8; }
+static bool *en_rev2(struct imap_session *s) { return &s->rev2; }
+static const struct {
+	const char *name;
+	bool *(*flag)(struct imap_session *s);
+} enables[] = {
+    {"CONDSTORE", en_condstore},
+    {"QRESYNC", en_qresync},
+    {"UTF8=ACCEPT", en_utf8}, /* RFC 6855 §3 */
+    {"IMAP4rev2", en_rev2},   /* RFC 9051 §6.3.1 */
+};
+#define ENABLE_N (sizeof enables / sizeof enables[0])
+
 void imap__cmd_enable(struct imap_cmd *cmd)
 {
 	struct imap_session *s = cmd->s;
@@ -296,28 +312,32 @@ void imap__cmd_enable(struct imap_cmd *cmd)
 		imap__bad(s, cmd->tag, "ENABLE needs capabilities");
 		return;
 	}
-	bool condstore = false, qresync = false, utf8 = false;
+	bool want[ENABLE_N] = {false};
 	for (size_t i = 0; i < cmd->nargs; i++) {
 		if (cmd->args[i].type != IMAP_ARG_ATOM) {
 			imap__bad(s, cmd->tag, "Invalid capability");
 			return;
 		}
-		if (imap_arg_atom_is(&cmd->args[i], "CONDSTORE"))
-			condstore = true;
-		else if (imap_arg_atom_is(&cmd->args[i], "QRESYNC"))
-			qresync = true;
-		else if (imap_arg_atom_is(&cmd->args[i], "UTF8=ACCEPT"))
-			utf8 = true; /* RFC 6855 §3 */
+		for (size_t k = 0; k < ENABLE_N; k++)
+			if (imap_arg_atom_is(&cmd->args[i], enables[k].name))
+				want[k] = true;
 		/* RFC 5161 §3.1: unknown extensions are ignored */
 	}
-	/* RFC 5161 §3.1: report only what we support and was not enabled before; RFC 7162
-	 * §3.2.3: QRESYNC implies CONDSTORE (reported only when asked for) */
-	bool new_cs = condstore && !s->condstore, new_qr = qresync && !s->qresync;
-	bool new_u8 = utf8 && !s->utf8;
-	s->condstore |= condstore || qresync;
-	s->qresync |= qresync;
-	s->utf8 |= utf8;
-	conn_printf(s->c, "* ENABLED%s%s%s\r\n%s OK ENABLE completed\r\n",
-		    new_cs ? " CONDSTORE" : "", new_qr ? " QRESYNC" : "",
-		    new_u8 ? " UTF8=ACCEPT" : "", cmd->tag);
+	/* RFC 5161 §3.1: report only what we support and was not enabled before, in a fixed
+	 * order; RFC 7162 §3.2.3: QRESYNC implies CONDSTORE (reported only when asked for);
+	 * RFC 9051: IMAP4rev2 mailbox names are UTF-8, as after UTF8=ACCEPT */
+	char out[128] = "";
+	for (size_t k = 0; k < ENABLE_N; k++) {
+		bool *flag = enables[k].flag(s);
+		if (!want[k] || *flag)
+			continue;
+		*flag = true;
+		strcat(out, " ");
+		strcat(out, enables[k].name);
+	}
+	if (s->qresync)
+		s->condstore = true;
+	if (s->rev2)
+		s->utf8 = true;
+	conn_printf(s->c, "* ENABLED%s\r\n%s OK ENABLE completed\r\n", out, cmd->tag);
 }

@@ -203,6 +203,32 @@ static int put_row(struct store_db *db, struct imap_job *j, const struct list_ar
 	return 0;
 }
 
+int imap__list_one(struct store_db *db, struct buf *out, const char *name, bool utf8)
+{
+	sqlite3_stmt *st = store_stmt(db, "SELECT special FROM folders WHERE name = ?");
+	sqlite3_stmt *kids = store_stmt(db, "SELECT count(*) FROM folders"
+					    " WHERE substr(name, 1, ?) = ? || '/'");
+	if (!st || !kids)
+		return MR_EIO;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	int rc = sqlite3_step(st);
+	char special[64] = "";
+	if (rc == SQLITE_ROW && sqlite3_column_text(st, 0))
+		snprintf(special, sizeof special, " %s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return rc == SQLITE_DONE ? MR_ENOTFOUND : MR_EIO;
+	sqlite3_bind_int64(kids, 1, (sqlite3_int64)strlen(name) + 1);
+	sqlite3_bind_text(kids, 2, name, -1, SQLITE_TRANSIENT);
+	bool children = sqlite3_step(kids) == SQLITE_ROW && sqlite3_column_int64(kids, 0) > 0;
+	sqlite3_reset(kids);
+	buf_printf(out, "* LIST (%s%s) \"/\" ", children ? "\\HasChildren" : "\\HasNoChildren",
+		   special);
+	imap__put_mailbox(out, name, utf8);
+	buf_puts(out, "\r\n");
+	return 0;
+}
+
 static int list_run(struct store_db *db, struct imap_job *j)
 {
 	struct list_arg *a = j->arg;

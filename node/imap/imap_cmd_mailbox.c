@@ -125,14 +125,18 @@ static int select_run(struct store_db *db, struct imap_job *j)
 	buf_puts(o, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n");
 	buf_printf(o, "* OK [PERMANENTFLAGS (%s)] Flags permitted\r\n",
 		   j->readonly ? "" : "\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*");
-	buf_printf(o, "* %zu EXISTS\r\n* 0 RECENT\r\n", j->snap.n);
-	if (first_unseen)
+	buf_printf(o, "* %zu EXISTS\r\n", j->snap.n);
+	if (!j->rev2) /* RFC 9051 §E: no RECENT response (nor \\Recent) in IMAP4rev2 */
+		buf_puts(o, "* 0 RECENT\r\n");
+	if (first_unseen && !j->rev2) /* RFC 9051 §E: no [UNSEEN] in IMAP4rev2 */
 		buf_printf(o, "* OK [UNSEEN %zu] First unseen\r\n", first_unseen);
 	buf_printf(o, "* OK [UIDVALIDITY %u] UIDs valid\r\n", f.uidvalidity);
 	buf_printf(o, "* OK [UIDNEXT %u] Predicted next UID\r\n", f.uidnext);
 	buf_printf(o, "* OK [HIGHESTMODSEQ %llu] Highest\r\n", (unsigned long long)f.highestmodseq);
 	char mid[40];
 	buf_printf(o, "* OK [MAILBOXID (%s)] Ok\r\n", imap__mailboxid(&f, mid)); /* RFC 8474 §4.1 */
+	if (j->rev2 && (rv = imap__list_one(db, o, a->name, j->utf8)) != 0) /* RFC 9051 §6.3.2 */
+		return rv;
 	imap__job_reply(j, "OK [%s] %s completed", j->readonly ? "READ-ONLY" : "READ-WRITE",
 			j->readonly ? "EXAMINE" : "SELECT");
 	if (a->qresync && a->uidvalidity == f.uidvalidity) /* else a full resync (§3.2.5.2) */

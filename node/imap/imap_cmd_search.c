@@ -191,6 +191,12 @@ void imap__cmd_search(struct imap_cmd *cmd)
 	a->uid = cmd->uid;
 	const char *err = NULL;
 	int rv = imap_search_parse_ex(cmd->args, cmd->nargs, &a->o, &a->key, &err);
+	if (rv == 0 && s->rev2 && !a->o.esearch) {
+		/* RFC 9051 §6.4.4: an IMAP4rev2 SEARCH without RETURN answers like RETURN (ALL)
+		 * with an ESEARCH response; there is no untagged SEARCH response */
+		a->o.esearch = true;
+		a->o.ret = IMAP_SRET_ALL;
+	}
 	if (rv < 0 && (a->o.ret & IMAP_SRET_SAVE))
 		imap_seqset_free(&s->saved); /* RFC 5182 §2.1 */
 	if (rv == MR_ENOTFOUND) {

@@ -74,7 +74,8 @@ struct imap_session {
 	int64_t quota; /* bytes (directory), 0 = none */
 	bool condstore; /* RFC 7162 §3.1: enabled by ENABLE or a CONDSTORE-using command */
 	bool qresync;   /* RFC 7162 §3.2.3: ENABLE QRESYNC (implies condstore) */
-	bool utf8;      /* RFC 6855 §3: ENABLE UTF8=ACCEPT */
+	bool utf8;      /* RFC 6855 §3: ENABLE UTF8=ACCEPT (or IMAP4rev2) */
+	bool rev2;      /* RFC 9051: ENABLE IMAP4rev2 */
 	struct imap_seqset saved; /* RFC 5182 "$": UIDs saved by SEARCH RETURN (SAVE) */
 	unsigned bad;
 	unsigned auth_failures;
@@ -186,6 +187,7 @@ struct imap_job {
 	bool condstore; /* add MODSEQ to FETCH responses */
 	bool qresync;   /* RFC 7162 §3.2.10: VANISHED instead of EXPUNGE, UID in FETCH */
 	bool utf8;      /* RFC 6855: mailbox names go out in UTF-8 */
+	bool rev2;      /* RFC 9051 behaviour (ENABLE IMAP4rev2) */
 	bool allow_expunge; /* refresh may announce expunges */
 	bool readonly;
 	int64_t folder_id;
@@ -296,6 +298,9 @@ bool imap__mailbox_ok(const char *name, size_t len);
 bool imap__mailbox_in(const struct imap_session *s, char *name, size_t cap);
 /* Append a stored mailbox name as an IMAP string, in UTF-8 when utf8 (RFC 6855 §3). */
 void imap__put_mailbox(struct buf *out, const char *name, bool utf8);
+/* "* LIST (attributes) "/" name" for one existing mailbox (RFC 9051 §6.3.2: IMAP4rev2
+ * SELECT/EXAMINE). MR_ENOTFOUND, MR_EIO. */
+int imap__list_one(struct store_db *db, struct buf *out, const char *name, bool utf8);
 /* Normalise INBOX case in place. */
 void imap__mailbox_norm(char *name);
 /* LIST pattern match: '*' matches anything, '%' anything but '/'; INBOX case-insensitive. */

@@ -104,9 +104,14 @@ static void put_fetch_flags(struct imap_job *j, struct buf *o, size_t seq, uint3
 	if (j->qresync) /* RFC 7162 §3.2.4: the UID lets the client apply it by UID */
 		buf_printf(o, "* %zu FETCH (UID %u FLAGS (%s) MODSEQ (%llu))\r\n", seq, uid, flags,
 			   (unsigned long long)modseq);
+	else if (j->condstore && j->rev2) /* RFC 9051 §E: IMAP4rev2 always sends the UID */
+		buf_printf(o, "* %zu FETCH (UID %u FLAGS (%s) MODSEQ (%llu))\r\n", seq, uid, flags,
+			   (unsigned long long)modseq);
 	else if (j->condstore) /* RFC 7162 §3.2 */
 		buf_printf(o, "* %zu FETCH (FLAGS (%s) MODSEQ (%llu))\r\n", seq, flags,
 			   (unsigned long long)modseq);
+	else if (j->rev2)
+		buf_printf(o, "* %zu FETCH (UID %u FLAGS (%s))\r\n", seq, uid, flags);
 	else
 		buf_printf(o, "* %zu FETCH (FLAGS (%s))\r\n", seq, flags);
 }
@@ -266,6 +271,7 @@ struct imap_job *imap__job_new(struct imap_session *s, const char *tag, imap_job
 	j->condstore = s->condstore;
 	j->qresync = s->qresync;
 	j->utf8 = s->utf8;
+	j->rev2 = s->rev2;
 	if (s->state == IMAP_S_SELECTED) {
 		j->selected = true;
 		j->readonly = s->readonly;

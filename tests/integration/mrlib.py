@@ -238,6 +238,30 @@ def quiet_close(m):
 		pass
 
 
+def imap_cmd(ln, tag, c, ok=True):
+	"""Send one raw IMAP command on a Line, return every line up to its tagged reply; with ok,
+	fail unless that reply is OK."""
+	ln.cmd("%s %s" % (tag, c))
+	lines = ln.imap_until_tagged(tag)
+	if ok:
+		check(lines and lines[-1].startswith(tag.encode() + b" OK"), "%s -> %r" % (c, lines))
+	return lines
+
+
+def imap_raw_login(port, user, pw):
+	"""A raw IMAPS Line session logged in as user."""
+	ln = Line(port, tls=True)
+	g = ln.readline()
+	check(g.startswith(b"* OK"), "greeting %r" % g)
+	imap_cmd(ln, "L", 'LOGIN "%s" "%s"' % (user, pw))
+	return ln
+
+
+def untagged(lines, prefix):
+	"""The response lines starting with prefix (bytes)."""
+	return [l for l in lines if l.startswith(prefix)]
+
+
 def imap_ok(resp, what):
 	typ, data = resp
 	if typ != "OK":

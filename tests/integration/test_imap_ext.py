@@ -43,12 +43,7 @@ def raw(env):
 	return ln
 
 
-def cmd(ln, tag, c, ok=True):
-	ln.cmd("%s %s" % (tag, c))
-	lines = ln.imap_until_tagged(tag)
-	if ok:
-		check(lines and lines[-1].startswith(tag.encode() + b" OK"), "%s -> %r" % (c, lines))
-	return lines
+cmd = mrtest.imap_cmd
 
 
 def login(ln):

@@ -49,23 +49,11 @@ def fresh_account(env, nmsg=0):
 
 
 def raw(env, user):
-	ln = Line(env.node.ports["imaps"], tls=True)
-	g = ln.readline()
-	check(g.startswith(b"* OK"), "greeting %r" % g)
-	cmd(ln, "L", 'LOGIN "%s" "%s"' % (user, PW))
-	return ln
+	return mrtest.imap_raw_login(env.node.ports["imaps"], user, PW)
 
 
-def cmd(ln, tag, c, ok=True):
-	ln.cmd("%s %s" % (tag, c))
-	lines = ln.imap_until_tagged(tag)
-	if ok:
-		check(lines and lines[-1].startswith(tag.encode() + b" OK"), "%s -> %r" % (c, lines))
-	return lines
-
-
-def untagged(lines, prefix):
-	return [l for l in lines if l.startswith(prefix)]
+cmd = mrtest.imap_cmd
+untagged = mrtest.untagged
 
 
 def test_esearch(env):
