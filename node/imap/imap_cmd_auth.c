@@ -273,8 +273,7 @@ void imap__auth_continue(struct imap_session *s, const char *line, size_t len)
 		imap__bad(s, s->tag, "Authentication cancelled");
 		return;
 	}
-	plain_response(s, s->tag, line, len);
-	mr_memzero(s->line, sizeof s->line);
+	plain_response(s, s->tag, line, len); /* the caller wipes and frees the line */
 }
 
 void imap__cmd_id(struct imap_cmd *cmd)

@@ -137,7 +137,7 @@ void imap__cmd_compress(struct imap_cmd *cmd)
 	conn_printf(s->c, "%s OK DEFLATE active\r\n", cmd->tag);
 	/* bytes after the command line that the session already took are compressed data */
 	size_t left = s->in_len - s->in_off;
-	if (conn_set_filter(s->c, &deflate_filter, z, s->in + s->in_off, left) != 0) {
+	if (conn_set_filter(s->c, &deflate_filter, z, left ? s->in + s->in_off : NULL, left) != 0) {
 		deflate_filter_free(z);
 		conn_close(s->c);
 		return;

@@ -19,6 +19,7 @@
 #define IMAP_CAPS_MAX 1024
 #define IMAP_MAX_BAD 20           /* Dovecot CLIENT_MAX_BAD_COMMANDS */
 #define IMAP_PREAUTH_LINE 8192    /* style.md practice 4: tighter before authentication */
+#define IMAP_IN_BUF 16384         /* one read from the conn */
 #define IMAP_LINE_MAX 65536
 #define IMAP_PREAUTH_LITERAL 8192 /* largest {n} accepted before login */
 #define IMAP_PREAUTH_ARGS 128     /* ID takes up to 30 pairs */
@@ -55,9 +56,13 @@ struct imap_session {
 	enum imap_state state;
 	enum imap_mode mode;
 	struct imap_parser *parser;
-	uint8_t in[16384]; /* bytes taken from the conn, not yet parsed */
+	/* Bytes taken from the conn, not yet parsed (IMAP_IN_BUF, allocated while input is being
+	 * processed and freed once it is all consumed, so an idle session holds none). */
+	uint8_t *in;
 	size_t in_off, in_len;
-	char line[IMAP_PREAUTH_LINE + 1]; /* IDLE / AUTHENTICATE continuation line */
+	/* IDLE / AUTHENTICATE continuation line (IMAP_PREAUTH_LINE + 1, allocated on the first
+	 * byte of such a line, wiped and freed once it is handled) */
+	char *line;
 	size_t line_len;
 	bool line_skip;
 	char tag[IMAP_TAG_MAX]; /* tag of the command in progress (IDLE, AUTHENTICATE, jobs) */

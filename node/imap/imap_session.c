@@ -257,6 +257,8 @@ static int take_line(struct imap_session *s)
 	while (s->in_off < s->in_len) {
 		uint8_t c = s->in[s->in_off++];
 		if (c == '\n') {
+			if (!s->line)
+				s->line = xmalloc(IMAP_PREAUTH_LINE + 1);
 			if (s->line_len > 0 && s->line[s->line_len - 1] == '\r')
 				s->line_len--;
 			s->line[s->line_len] = 0;
@@ -268,7 +270,9 @@ static int take_line(struct imap_session *s)
 			}
 			return 1;
 		}
-		if (s->line_len < sizeof s->line - 1)
+		if (!s->line)
+			s->line = xmalloc(IMAP_PREAUTH_LINE + 1);
+		if (s->line_len < IMAP_PREAUTH_LINE)
 			s->line[s->line_len++] = (char)c;
 		else
 			s->line_skip = true;
@@ -276,14 +280,29 @@ static int take_line(struct imap_session *s)
 	return 0;
 }
 
+/* Wipe and free the continuation line buffer (it may have held a SASL response). */
+static void line_drop(struct imap_session *s)
+{
+	if (s->line) {
+		mr_memzero(s->line, IMAP_PREAUTH_LINE + 1);
+		free(s->line);
+		s->line = NULL;
+	}
+}
+
 void imap__process_input(struct imap_session *s)
 {
 	while (!s->busy && !conn_closing(s->c) && s->state != IMAP_S_LOGOUT) {
 		if (s->in_off == s->in_len) {
+			if (!s->in)
+				s->in = xmalloc(IMAP_IN_BUF);
 			s->in_off = s->in_len = 0;
-			s->in_len = conn_read(s->c, s->in, sizeof s->in);
-			if (s->in_len == 0)
+			s->in_len = conn_read(s->c, s->in, IMAP_IN_BUF);
+			if (s->in_len == 0) {
+				free(s->in); /* all consumed: an idle session keeps no buffer */
+				s->in = NULL;
 				return;
+			}
 		}
 		if (s->mode != IMAP_M_COMMAND) {
 			if (take_line(s) != 1)
@@ -294,6 +313,7 @@ void imap__process_input(struct imap_session *s)
 				imap__idle_line(s, s->line, len);
 			else
 				imap__auth_continue(s, s->line, len);
+			line_drop(s);
 			continue;
 		}
 		size_t used = 0;
@@ -363,7 +383,8 @@ void imap__session_free(struct imap_session *s)
 	imap_parser_free(&s->parser);
 	imap__snap_free(&s->snap);
 	imap_seqset_free(&s->saved);
-	mr_memzero(s->line, sizeof s->line);
+	line_drop(s);
+	free(s->in);
 	free(s);
 }
 
