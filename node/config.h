@@ -20,6 +20,8 @@ struct config {
 	char log_level[16];
 	/* listeners: "addr:port" or "" (off) */
 	char smtp_listen[128];    /* MX, STARTTLS offered */
+	char submission_listen[128];  /* submission (RFC 6409), STARTTLS, AUTH after TLS */
+	char submissions_listen[128]; /* submission over implicit TLS (RFC 8314) */
 	char imap_listen[128];    /* STARTTLS, LOGINDISABLED before TLS */
 	char imaps_listen[128];   /* implicit TLS */
 	char pop3_listen[128];    /* STLS */

@@ -148,6 +148,8 @@ static int start_listeners(char *err, size_t errlen)
 {
 	const struct listen_spec specs[] = {
 		{cfg.smtp_listen, &smtp_ops, CONN_TLS_STARTTLS},
+		{cfg.submission_listen, &smtp_submission_ops, CONN_TLS_STARTTLS},
+		{cfg.submissions_listen, &smtp_submission_ops, CONN_TLS_IMPLICIT},
 		{cfg.imap_listen, &imap_ops, CONN_TLS_STARTTLS},
 		{cfg.imaps_listen, &imap_ops, CONN_TLS_IMPLICIT},
 		{cfg.pop3_listen, &pop3_ops, CONN_TLS_STARTTLS},

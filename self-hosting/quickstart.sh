@@ -20,7 +20,7 @@ mkdir -p "$RUN"
 chmod 700 "$RUN"
 if [ ! -f "$RUN/mailraft.conf" ]; then
 	if [ "$(id -u)" -eq 0 ]; then
-		SMTP=25; IMAP=143; IMAPS=993; POP3=110; POP3S=995
+		SMTP=25; IMAP=143; IMAPS=993; POP3=110; POP3S=995; SUBM=587; SUBMS=465
 		# the checkout may sit where the unprivileged user cannot enter (/root, mktemp -d):
 		# as root the data lives in /var/lib/mailraft instead
 		DATA=/var/lib/mailraft
@@ -31,7 +31,7 @@ if [ ! -f "$RUN/mailraft.conf" ]; then
 		USER_LINE="user = mailraft"
 	else
 		DATA="$RUN/data"
-		SMTP=2525; IMAP=1143; IMAPS=1993; POP3=1110; POP3S=1995
+		SMTP=2525; IMAP=1143; IMAPS=1993; POP3=1110; POP3S=1995; SUBM=2587; SUBMS=2465
 		USER_LINE="# user = mailraft   (only used when started as root)"
 	fi
 	cat > "$RUN/mailraft.conf" <<CONF
@@ -43,6 +43,8 @@ imap_listen = 127.0.0.1:$IMAP
 imaps_listen = 127.0.0.1:$IMAPS
 pop3_listen = 127.0.0.1:$POP3
 pop3s_listen = 127.0.0.1:$POP3S
+submission_listen = 127.0.0.1:$SUBM
+submissions_listen = 127.0.0.1:$SUBMS
 $USER_LINE
 CONF
 fi

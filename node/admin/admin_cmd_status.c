@@ -59,6 +59,8 @@ static void status_done(struct admin_req *r, int rv)
 	admin_resp_field(&r->resp, "data_dir", cfg->data_dir);
 	admin__status_cluster(r);
 	listener(r, "smtp", cfg->smtp_listen);
+	listener(r, "submission", cfg->submission_listen);
+	listener(r, "submissions", cfg->submissions_listen);
 	listener(r, "imap", cfg->imap_listen);
 	listener(r, "imaps", cfg->imaps_listen);
 	listener(r, "pop3", cfg->pop3_listen);

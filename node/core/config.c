@@ -42,6 +42,8 @@ static const struct ckey keys[] = {
 	{"user", S(user), "", "when started as root, drop to this user after binding", 0, 0, NULL},
 	{"log_level", ENUM(log_level), "info", "debug | info | warn | error", 0, 0, levels},
 	{"smtp_listen", S(smtp_listen), "0.0.0.0:25", "SMTP MX (STARTTLS); empty = off", 0, 0, NULL},
+	{"submission_listen", S(submission_listen), "0.0.0.0:587", "SMTP submission (STARTTLS, AUTH after TLS); empty = off", 0, 0, NULL},
+	{"submissions_listen", S(submissions_listen), "0.0.0.0:465", "SMTP submission over implicit TLS; empty = off", 0, 0, NULL},
 	{"imap_listen", S(imap_listen), "0.0.0.0:143", "IMAP (STARTTLS); empty = off", 0, 0, NULL},
 	{"imaps_listen", S(imaps_listen), "0.0.0.0:993", "IMAP over implicit TLS; empty = off", 0, 0, NULL},
 	{"pop3_listen", S(pop3_listen), "0.0.0.0:110", "POP3 (STLS); empty = off", 0, 0, NULL},

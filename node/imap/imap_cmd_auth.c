@@ -9,6 +9,7 @@
 #include "imap_int.h"
 #include "node.h"
 #include "core/authlimit.h"
+#include "core/login.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -207,36 +208,19 @@ void imap__cmd_login(struct imap_cmd *cmd)
 	start_login(s, cmd->tag, u->str, u->len, p->str, p->len);
 }
 
-/* RFC 4616: [authzid] NUL authcid NUL passwd, base64 (RFC 4648). */
+/* RFC 4616: [authzid] NUL authcid NUL passwd, base64 (RFC 4648), decoded by core/login. */
 static void plain_response(struct imap_session *s, const char *tag, const char *b64, size_t len)
 {
-	unsigned char bin[1400];
-	size_t binlen = 0;
-	if (len == 1 && b64[0] == '=')
-		len = 0;
-	if (len > 1800 || sodium_base642bin(bin, sizeof bin, b64, len, NULL, &binlen, NULL,
-					    sodium_base64_VARIANT_ORIGINAL) != 0) {
-		imap__bad(s, tag, "Invalid base64");
-		return;
-	}
-	unsigned char *z1 = memchr(bin, 0, binlen);
-	unsigned char *z2 = z1 ? memchr(z1 + 1, 0, binlen - (size_t)(z1 + 1 - bin)) : NULL;
-	if (!z1 || !z2) {
-		mr_memzero(bin, sizeof bin);
-		conn_printf(s->c, "%s NO [AUTHENTICATIONFAILED] Authentication failed\r\n", tag);
-		return;
-	}
-	const char *authz = (const char *)bin, *user = (const char *)z1 + 1;
-	size_t authzlen = (size_t)(z1 - bin), ulen = (size_t)(z2 - z1 - 1);
-	const char *pass = (const char *)z2 + 1;
-	size_t plen = binlen - (size_t)(z2 + 1 - bin);
-	if (authzlen && (authzlen != ulen || mr_strncasecmp(authz, user, ulen) != 0)) {
-		mr_memzero(bin, sizeof bin);
+	char user[LOGIN_USER_MAX], pass[LOGIN_PASS_MAX];
+	int rv = login_sasl_plain(b64, len, user, pass);
+	if (rv == 0)
+		start_login(s, tag, user, strlen(user), pass, strlen(pass));
+	else if (rv == MR_EPERM)
 		conn_printf(s->c, "%s NO [AUTHORIZATIONFAILED] Cannot act as another user\r\n", tag);
-		return;
-	}
-	start_login(s, tag, user, ulen, pass, plen);
-	mr_memzero(bin, sizeof bin);
+	else
+		imap__bad(s, tag, "Invalid base64 or PLAIN response");
+	mr_memzero(pass, sizeof pass);
+	mr_memzero(user, sizeof user);
 }
 
 void imap__cmd_authenticate(struct imap_cmd *cmd)

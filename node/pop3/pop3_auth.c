@@ -13,6 +13,7 @@
 #include "pop3_int.h"
 #include "node.h"
 #include "core/authlimit.h"
+#include "core/login.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -218,41 +219,24 @@ void pop3__cmd_pass(struct pop3_session *s, const struct pop3_cmd *cmd)
 /* ---- AUTH PLAIN (RFC 5034, RFC 4616) ----------------------------------------------------------
  */
 
-/* Decode a PLAIN client response "authzid NUL authcid NUL passwd" (base64) and log in. */
+/* Decode a PLAIN client response "authzid NUL authcid NUL passwd" (base64, core/login.h) and
+ * log in. */
 static void plain_login(struct pop3_session *s, const char *b64, size_t len)
 {
-	uint8_t raw[POP3_AUTH_LINE_MAX];
-	size_t n = 0;
-
-	/* RFC 5034 §4: "=" is an empty initial response */
-	if (len == 1 && b64[0] == '=')
-		len = 0;
-	if (sodium_base642bin(raw, sizeof raw, b64, len, NULL, &n, NULL,
-	                      sodium_base64_VARIANT_ORIGINAL) != 0) {
-		/* RFC 5034 §4: an undecodable response rejects the AUTH command */
-		conn_puts(s->c, "-ERR invalid base64 in SASL response\r\n");
-		return;
-	}
-	const uint8_t *nul1 = memchr(raw, 0, n);
-	const uint8_t *nul2 = nul1 ? memchr(nul1 + 1, 0, n - (size_t)(nul1 + 1 - raw)) : NULL;
-	if (!nul2 || memchr(nul2 + 1, 0, n - (size_t)(nul2 + 1 - raw)) != NULL) {
-		mr_memzero(raw, sizeof raw);
-		conn_puts(s->c, "-ERR malformed PLAIN response\r\n");
-		return;
-	}
-	const char *authz = (const char *)raw, *authc = (const char *)nul1 + 1;
-	size_t authz_len = (size_t)(nul1 - raw), authc_len = (size_t)(nul2 - nul1 - 1);
-	const char *pass = (const char *)nul2 + 1;
-	size_t plen = n - (size_t)(nul2 + 1 - raw);
-	/* RFC 4616 §2: an authzid other than the authcid would be a proxy login: refused */
-	if (authz_len != 0 && (authz_len != authc_len || mr_strncasecmp(authz, authc, authz_len))) {
-		mr_memzero(raw, sizeof raw);
+	char user[LOGIN_USER_MAX], pass[LOGIN_PASS_MAX];
+	int rv = login_sasl_plain(b64, len, user, pass);
+	if (rv == MR_EPERM) {
+		/* RFC 4616 §2: an authzid other than the authcid would be a proxy login */
 		pop3__busy(s);
 		auth_failed(s);
-		return;
+	} else if (rv != 0) {
+		/* RFC 5034 §4: an undecodable or malformed response rejects the AUTH command */
+		conn_puts(s->c, "-ERR invalid or malformed PLAIN response\r\n");
+	} else {
+		start_login(s, user, strlen(user), pass, strlen(pass));
 	}
-	start_login(s, authc, authc_len, pass, plen);
-	mr_memzero(raw, sizeof raw);
+	mr_memzero(pass, sizeof pass);
+	mr_memzero(user, sizeof user);
 }
 
 void pop3__cmd_auth(struct pop3_session *s, const struct pop3_cmd *cmd)

@@ -48,7 +48,9 @@ void smtp__cmd_ehlo(struct smtp_session *s, const char *args, size_t len)
 	ext[k++] = "ENHANCEDSTATUSCODES"; /* RFC 2034 */
 	if (conn_tls_mode(s->c) == CONN_TLS_STARTTLS && !conn_is_tls(s->c))
 		ext[k++] = "STARTTLS"; /* RFC 3207 */
-	/* no AUTH on the MX port */
+	/* RFC 4954: AUTH on submission only, and only once TLS is on (RFC 8314 §3) */
+	if (s->submission && conn_is_tls(s->c) && !s->authed)
+		ext[k++] = "AUTH PLAIN LOGIN";
 	smtp__reply(s, "250-%s", n->hostname);
 	for (size_t i = 0; i < k; i++)
 		smtp__reply(s, "250%c%s", i + 1 == k ? ' ' : '-', ext[i]);

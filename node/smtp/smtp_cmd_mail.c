@@ -1,7 +1,7 @@
 /* smtp_cmd_mail.c - MAIL FROM (RFC 5321 §4.1.1.2): parses the reverse path and the ESMTP
  * parameters, checks the declared SIZE against the limit (RFC 1870 §6.1, 552 5.3.4) and the
  * SMTPUTF8 requirement for non-ASCII addresses (RFC 6531 §3.7.4.1, 553 5.6.7), then opens the
- * mail transaction.
+ * mail transaction (on submission once the sender is known to be the user's: smtp_auth.c).
  */
 #include "smtp_int.h"
 #include "node.h"
@@ -42,6 +42,10 @@ void smtp__cmd_mail(struct smtp_session *s, const char *args, size_t len)
 	smtp__reset_tx(s);
 	s->from = path;
 	s->params = params;
+	if (s->submission) { /* RFC 6409 §8.1: the sender must be the user's */
+		smtp__submit_sender(s);
+		return;
+	}
 	smtp__enter_state(s, SMTP_S_MAIL);
 	smtp__reply(s, "250 2.1.0 Ok");
 }

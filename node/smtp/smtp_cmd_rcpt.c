@@ -101,6 +101,10 @@ static void rcpt_done(void *arg, int rv)
 		if (j->domain_known || j->path.postmaster)
 			smtp__reply(s, "550 5.1.1 <%s>: Recipient address rejected: no such user",
 			            addr);
+		else if (s->submission) /* authenticated, but there is no outbound queue yet */
+			smtp__reply(s, "550 5.7.1 <%s>: delivery to other domains is not available"
+			               " on this server yet",
+			            addr);
 		else
 			smtp__reply(s, "550 5.7.1 <%s>: Relay access denied", addr);
 		smtp__error(s);

@@ -18,6 +18,7 @@ enum smtp_state {
 	SMTP_S_RCPT,    /* at least one RCPT accepted */
 	SMTP_S_DATA,    /* receiving the message text */
 	SMTP_S_DELIVER, /* message complete; store jobs running */
+	SMTP_S_AUTH,    /* AUTH exchange (RFC 4954): continuation lines go to smtp__auth_line */
 	SMTP_S_QUIT,    /* closing: no more input is read */
 	SMTP_S_COUNT
 };
@@ -44,6 +45,7 @@ enum smtp_cmd_id {
 	SMTP_CMD_VRFY,
 	SMTP_CMD_HELP,
 	SMTP_CMD_STARTTLS,
+	SMTP_CMD_AUTH,
 	SMTP_CMD_NOTIMPL,   /* known verbs we do not implement: 502 */
 	SMTP_CMD_FORBIDDEN, /* HTTP verbs (cross-protocol attacks): reply and close */
 	SMTP_CMD_COUNT
@@ -54,6 +56,7 @@ enum {
 	SMTP_F_NEEDARGS = 1 << 1, /* arguments required (501) */
 	SMTP_F_STARTTLS = 1 << 2, /* only while STARTTLS can be offered */
 	SMTP_F_LONGLINE = 1 << 3, /* may exceed SMTP_CMD_LINE_MAX (ESMTP parameters, UTF-8) */
+	SMTP_F_SUBMIT = 1 << 4,   /* submission listeners only (elsewhere: 502) */
 };
 
 struct smtp_cmd_def {
@@ -70,7 +73,9 @@ struct smtp_gate_ctx {
 	bool tls;         /* TLS active */
 	bool starttls_ok; /* the listener offers STARTTLS (and TLS is configured) */
 	bool has_args;
-	size_t line_len; /* the command line's length without CRLF */
+	size_t line_len;  /* the command line's length without CRLF */
+	bool submission;  /* a submission listener (587/465, RFC 6409) */
+	bool authed;      /* AUTH succeeded */
 };
 
 /* Look a verb up (case-insensitive); NULL when unknown. */
@@ -110,6 +115,14 @@ struct smtp_session {
 	unsigned holds;      /* outstanding async operations (each with a conn_hold) */
 	unsigned processing; /* nesting of smtp__process (the session is not freed inside) */
 	bool closed;         /* on_close has run */
+	/* submission (RFC 6409, RFC 4954) */
+	bool submission;                    /* accepted on a submission listener */
+	bool authed;                        /* AUTH succeeded */
+	unsigned auth_failures;             /* failed AUTH in this session */
+	unsigned char auth_step;            /* AUTH LOGIN: 1 = username next, 2 = password next */
+	char auth_user[320];                /* the authenticated account (lower case) */
+	char auth_db[64];                   /* its database */
+	char *auth_login_user;              /* AUTH LOGIN: the username, until the password */
 	/* mail transaction (RFC 5321 §3.3) */
 	struct smtp_path from;
 	struct smtp_params params;
@@ -121,6 +134,7 @@ struct smtp_session {
 	/* DATA */
 	struct smtp_data data;
 	struct buf msg;
+	size_t hdr_start; /* offset in msg of the client's text (after our Received field) */
 	char queue_id[24];
 };
 
@@ -156,6 +170,16 @@ void smtp__cmd_quit(struct smtp_session *s, const char *args, size_t len);
 void smtp__cmd_vrfy(struct smtp_session *s, const char *args, size_t len);
 void smtp__cmd_help(struct smtp_session *s, const char *args, size_t len);
 void smtp__cmd_starttls(struct smtp_session *s, const char *args, size_t len);
+void smtp__cmd_auth(struct smtp_session *s, const char *args, size_t len);
+
+/* smtp_auth.c: one line of an AUTH exchange (SMTP_S_AUTH), and the end of a session's AUTH
+ * state (wipes what it held). */
+void smtp__auth_line(struct smtp_session *s, const char *line, size_t len);
+void smtp__auth_free(struct smtp_session *s);
+/* Submission: check that the authenticated account may use s->from as its sender (its own
+ * address or one of its aliases), then open the transaction (250) or refuse (553). */
+void smtp__submit_sender(struct smtp_session *s);
+
 
 /* smtp_cmd_data.c: the end marker was consumed in SMTP_S_DATA */
 void smtp__data_end(struct smtp_session *s);

@@ -27,11 +27,12 @@ static const smtp_handler handlers[SMTP_CMD_COUNT] = {
     [SMTP_CMD_DATA] = smtp__cmd_data,         [SMTP_CMD_RSET] = smtp__cmd_rset,
     [SMTP_CMD_NOOP] = smtp__cmd_noop,         [SMTP_CMD_QUIT] = smtp__cmd_quit,
     [SMTP_CMD_VRFY] = smtp__cmd_vrfy,         [SMTP_CMD_HELP] = smtp__cmd_help,
-    [SMTP_CMD_STARTTLS] = smtp__cmd_starttls,
+    [SMTP_CMD_STARTTLS] = smtp__cmd_starttls, [SMTP_CMD_AUTH] = smtp__cmd_auth,
 };
 
 static void session_free(struct smtp_session *s)
 {
+	smtp__auth_free(s);
 	smtp_linereader_free(&s->lr);
 	smtp__reset_tx(s);
 	buf_free(&s->msg);
@@ -147,6 +148,8 @@ static void dispatch(struct smtp_session *s, const char *line, size_t len)
 	    .starttls_ok = conn_tls_mode(s->c) == CONN_TLS_STARTTLS,
 	    .has_args = cl.args_len > 0,
 	    .line_len = len,
+	    .submission = s->submission,
+	    .authed = s->authed,
 	};
 	bool close_after;
 	const char *deny = smtp__gate(def, &g, &close_after);
@@ -192,7 +195,9 @@ static void process_input(struct smtp_session *s)
 		}
 		int r = smtp_linereader_push(&s->lr, p, n, &used);
 		s->in_off += used;
-		if (r == 1) {
+		if (r == 1 && s->state == SMTP_S_AUTH) {
+			smtp__auth_line(s, (const char *)s->lr.line.p, s->lr.line.len);
+		} else if (r == 1) {
 			dispatch(s, (const char *)s->lr.line.p, s->lr.line.len);
 		} else if (r < 0) {
 			/* RFC 5321 §4.5.3.1.4: command line over the limit */
@@ -218,11 +223,12 @@ void smtp__discard_input(struct smtp_session *s)
 
 /* ---- proto_ops ---------------------------------------------------------------------------- */
 
-static void on_open(struct conn *c)
+static struct smtp_session *open_session(struct conn *c, bool submission)
 {
 	const struct node *n = node_get();
 	struct smtp_session *s = xmalloc(sizeof *s);
 	s->c = c;
+	s->submission = submission;
 	s->state = SMTP_S_INIT;
 	smtp_linereader_init(&s->lr, SMTP_LINE_MAX);
 	buf_init(&s->msg, 0);
@@ -234,11 +240,23 @@ static void on_open(struct conn *c)
 		smtp__reply(s, "421 4.3.2 %s Service not available yet, try again later",
 			    n->hostname);
 		conn_close(c);
-		return;
+		return s;
 	}
 	/* RFC 5321 §4.3.1 greeting (no enhanced code: RFC 2034 §3) */
 	smtp__reply(s, "220 %s ESMTP mailraft", n->hostname);
-	log_debug("smtp", "open conn=%llu peer=%s", (unsigned long long)conn_id(c), conn_peer(c));
+	log_debug("smtp", "open conn=%llu peer=%s submission=%d", (unsigned long long)conn_id(c),
+	          conn_peer(c), submission);
+	return s;
+}
+
+static void on_open(struct conn *c)
+{
+	(void)open_session(c, false);
+}
+
+static void on_open_submission(struct conn *c)
+{
+	(void)open_session(c, true);
 }
 
 static void on_input(struct conn *c)
@@ -273,6 +291,16 @@ static void on_timeout(struct conn *c)
 const struct proto_ops smtp_ops = {
     .name = "smtp",
     .on_open = on_open,
+    .on_input = on_input,
+    .on_close = on_close,
+    .on_timeout = on_timeout,
+};
+
+/* Submission (RFC 6409) on 587 (STARTTLS) and 465 (implicit TLS, RFC 8314): the same session
+ * with AUTH offered after TLS and required before MAIL. */
+const struct proto_ops smtp_submission_ops = {
+    .name = "submission",
+    .on_open = on_open_submission,
     .on_input = on_input,
     .on_close = on_close,
     .on_timeout = on_timeout,

@@ -11,7 +11,7 @@
 static const char *const state_names[SMTP_S_COUNT] = {
     [SMTP_S_INIT] = "INIT", [SMTP_S_HELO] = "HELO", [SMTP_S_MAIL] = "MAIL",
     [SMTP_S_RCPT] = "RCPT", [SMTP_S_DATA] = "DATA", [SMTP_S_DELIVER] = "DELIVER",
-    [SMTP_S_QUIT] = "QUIT",
+    [SMTP_S_AUTH] = "AUTH", [SMTP_S_QUIT] = "QUIT",
 };
 
 /* allowed[from] = mask of the states reachable from it */
@@ -19,8 +19,8 @@ static const unsigned allowed[SMTP_S_COUNT] = {
     /* RSET before HELO stays in INIT; EHLO/HELO greets */
     [SMTP_S_INIT] = SMTP_ST(SMTP_S_INIT) | SMTP_ST(SMTP_S_HELO) | SMTP_ST(SMTP_S_QUIT),
     /* a new EHLO or RSET stays; STARTTLS forgets the greeting (RFC 3207 §4.2) */
-    [SMTP_S_HELO] =
-        SMTP_ST(SMTP_S_HELO) | SMTP_ST(SMTP_S_INIT) | SMTP_ST(SMTP_S_MAIL) | SMTP_ST(SMTP_S_QUIT),
+    [SMTP_S_HELO] = SMTP_ST(SMTP_S_HELO) | SMTP_ST(SMTP_S_INIT) | SMTP_ST(SMTP_S_MAIL) |
+                    SMTP_ST(SMTP_S_AUTH) | SMTP_ST(SMTP_S_QUIT),
     /* RSET or EHLO abort the transaction (RFC 5321 §4.1.1.5, §4.1.4) */
     [SMTP_S_MAIL] = SMTP_ST(SMTP_S_HELO) | SMTP_ST(SMTP_S_RCPT) | SMTP_ST(SMTP_S_QUIT),
     [SMTP_S_RCPT] =
@@ -28,6 +28,8 @@ static const unsigned allowed[SMTP_S_COUNT] = {
     /* end of data: deliver, or back to HELO when the message was rejected */
     [SMTP_S_DATA] = SMTP_ST(SMTP_S_DELIVER) | SMTP_ST(SMTP_S_HELO) | SMTP_ST(SMTP_S_QUIT),
     [SMTP_S_DELIVER] = SMTP_ST(SMTP_S_HELO) | SMTP_ST(SMTP_S_QUIT),
+    /* the exchange ends (success, failure or cancel) back in HELO */
+    [SMTP_S_AUTH] = SMTP_ST(SMTP_S_HELO) | SMTP_ST(SMTP_S_QUIT),
     [SMTP_S_QUIT] = 0,
 };
 
@@ -61,12 +63,14 @@ static const struct smtp_cmd_def cmds[] = {
     {"HELP", SMTP_CMD_HELP, SMTP_ST_CMD, 0, "501 5.5.4 Syntax: HELP"},
     {"STARTTLS", SMTP_CMD_STARTTLS, SMTP_ST(SMTP_S_INIT) | SMTP_ST(SMTP_S_HELO),
      SMTP_F_NOARGS | SMTP_F_STARTTLS, "501 5.5.4 Syntax: STARTTLS"},
-    /* recognised but not offered here (no EXPN: RFC 5321 §7.3; no AUTH on the MX) */
+    /* RFC 4954 §4: AUTH after EHLO, not during a mail transaction */
+    {"AUTH", SMTP_CMD_AUTH, SMTP_ST(SMTP_S_HELO), SMTP_F_NEEDARGS | SMTP_F_SUBMIT,
+     "501 5.5.4 Syntax: AUTH mechanism [initial-response]"},
+    /* recognised but not offered here (no EXPN: RFC 5321 §7.3) */
     {"EXPN", SMTP_CMD_NOTIMPL, SMTP_ST_CMD, 0, ""},
     {"TURN", SMTP_CMD_NOTIMPL, SMTP_ST_CMD, 0, ""},
     {"ETRN", SMTP_CMD_NOTIMPL, SMTP_ST_CMD, 0, ""},
     {"BDAT", SMTP_CMD_NOTIMPL, SMTP_ST_CMD, 0, ""},
-    {"AUTH", SMTP_CMD_NOTIMPL, SMTP_ST_CMD, 0, ""},
     {"SEND", SMTP_CMD_NOTIMPL, SMTP_ST_CMD, 0, ""},
     {"SOML", SMTP_CMD_NOTIMPL, SMTP_ST_CMD, 0, ""},
     {"SAML", SMTP_CMD_NOTIMPL, SMTP_ST_CMD, 0, ""},
@@ -123,6 +127,14 @@ const char *smtp__gate(const struct smtp_cmd_def *def, const struct smtp_gate_ct
 		if (!g->starttls_ok)
 			return "502 5.5.1 Error: command not implemented";
 	}
+	if ((def->flags & SMTP_F_SUBMIT) && !g->submission)
+		return "502 5.5.1 Error: command not implemented"; /* no AUTH on the MX port */
+	if (def->id == SMTP_CMD_AUTH && g->authed)
+		return "503 5.5.1 Error: already authenticated"; /* RFC 4954 §4 */
+	if (def->id == SMTP_CMD_AUTH && !g->tls)
+		return "530 5.7.0 Must issue a STARTTLS command first"; /* RFC 3207 §4 */
+	if (def->id == SMTP_CMD_MAIL && g->submission && !g->authed && g->state == SMTP_S_HELO)
+		return "530 5.7.0 Authentication required"; /* RFC 4954 §6, RFC 6409 §4.1 */
 	if (!(def->states & SMTP_ST(g->state)))
 		return bad_sequence(def, g->state);
 	if ((def->flags & SMTP_F_NOARGS) && g->has_args)

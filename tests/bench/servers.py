@@ -122,7 +122,7 @@ class Mailraft:
 			"plaintext_auth = true",
 			"log_level = warn",
 		]
-		for p in ("smtp", "imap", "imaps", "pop3", "pop3s"):
+		for p in ("smtp", "imap", "imaps", "pop3", "pop3s", "submission", "submissions"):
 			port = self.ports.get(p)
 			lines.append("%s_listen = %s" % (p, "127.0.0.1:%d" % port if port else '""'))
 		with open(self.conf, "w") as f:

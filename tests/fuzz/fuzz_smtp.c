@@ -3,12 +3,14 @@
  * reader (in chunks whose sizes come from the input, and again byte at a time: both must give
  * the same lines), each line is split into verb and arguments and run through the MAIL and
  * RCPT parsers, and the whole input is also decoded as DATA text with a small size limit
- * (chunked and byte-at-a-time must agree). Invariants are checked with abort().
+ * (chunked and byte-at-a-time must agree), and as a SASL PLAIN response (core/login.c, used by
+ * AUTH on submission). Invariants are checked with abort().
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "smtp/smtp_parse.h"
+#include "core/login.h"
 #include "common/err.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -128,5 +130,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	buf_free(&o1);
 	buf_free(&o2);
+
+	char user[LOGIN_USER_MAX], pass[LOGIN_PASS_MAX];
+	int rv = login_sasl_plain((const char *)data, size, user, pass);
+	CHECK(rv == 0 || rv == MR_EINVAL || rv == MR_EPERM);
+	if (rv == 0) {
+		size_t ul = strnlen(user, sizeof user), pl = strnlen(pass, sizeof pass);
+		CHECK(ul > 0 && ul < sizeof user && pl < sizeof pass);
+	}
 	return 0;
 }

@@ -63,7 +63,8 @@ class Node:
 		os.makedirs(self.data_dir, exist_ok=True)
 		self.config_path = os.path.join(self.root, "mailraftd.conf")
 		self.log_path = os.path.join(self.root, "daemon.log")
-		self.ports = dict(zip(("smtp", "imap", "imaps", "pop3", "pop3s"), free_ports(5)))
+		self.ports = dict(zip(("smtp", "imap", "imaps", "pop3", "pop3s", "submission", "submissions"),
+			free_ports(7)))
 		self.conf = {
 			"hostname": "mx.example.test",
 			"data_dir": self.data_dir,

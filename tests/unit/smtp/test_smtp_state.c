@@ -154,12 +154,44 @@ static void test_gate_unknown_and_forbidden(void)
 	ASSERT_EQ_STR(gate("EXPN", SMTP_S_HELO, true, false, true, &c),
 	              "502 5.5.1 Error: command not implemented");
 	ASSERT(!c);
+	/* no AUTH on the MX port */
 	ASSERT_EQ_STR(gate("AUTH", SMTP_S_HELO, true, false, true, &c),
 	              "502 5.5.1 Error: command not implemented");
 	ASSERT(strncmp(gate("GET", SMTP_S_INIT, true, false, true, &c), "521 5.7.0", 9) == 0);
 	ASSERT(c); /* the connection closes */
 	ASSERT(strncmp(gate("POST", SMTP_S_HELO, true, false, true, &c), "521", 3) == 0);
 	ASSERT(c);
+}
+
+/* Submission (RFC 6409, RFC 4954): AUTH only after TLS and only once, MAIL only after AUTH,
+ * AUTH not inside a transaction. */
+static const char *sgate(const char *verb, enum smtp_state st, bool tls, bool authed)
+{
+	bool c = true;
+	struct smtp_gate_ctx g = {.state = st, .tls = tls, .starttls_ok = true, .has_args = true,
+	                          .submission = true, .authed = authed};
+	const char *r = smtp__gate(find(verb), &g, &c);
+	ASSERT(!c);
+	return r ? r : "";
+}
+
+static void test_gate_submission(void)
+{
+	ASSERT_EQ_STR(sgate("AUTH", SMTP_S_HELO, false, false),
+	              "530 5.7.0 Must issue a STARTTLS command first");
+	ASSERT_EQ_STR(sgate("AUTH", SMTP_S_HELO, true, false), "");
+	ASSERT_EQ_STR(sgate("AUTH", SMTP_S_HELO, true, true), "503 5.5.1 Error: already authenticated");
+	ASSERT_EQ_STR(sgate("AUTH", SMTP_S_MAIL, true, false), "503 5.5.1 Error: bad sequence of commands");
+	ASSERT_EQ_STR(sgate("AUTH", SMTP_S_INIT, true, false), "503 5.5.1 Error: send HELO/EHLO first");
+	ASSERT_EQ_STR(sgate("MAIL", SMTP_S_HELO, true, false), "530 5.7.0 Authentication required");
+	ASSERT_EQ_STR(sgate("MAIL", SMTP_S_HELO, true, true), "");
+	ASSERT_EQ_STR(sgate("MAIL", SMTP_S_INIT, true, false), "503 5.5.1 Error: send HELO/EHLO first");
+	/* the AUTH exchange reads lines itself: no command runs meanwhile */
+	ASSERT_EQ_STR(sgate("NOOP", SMTP_S_AUTH, true, false), "503 5.5.1 Error: bad sequence of commands");
+	ASSERT(smtp__transition_ok(SMTP_S_HELO, SMTP_S_AUTH));
+	ASSERT(smtp__transition_ok(SMTP_S_AUTH, SMTP_S_HELO));
+	ASSERT(!smtp__transition_ok(SMTP_S_AUTH, SMTP_S_MAIL));
+	ASSERT(!smtp__transition_ok(SMTP_S_MAIL, SMTP_S_AUTH));
 }
 
 static void test_gate_line_length(void)
@@ -181,6 +213,7 @@ static void test_gate_line_length(void)
 }
 
 static const struct unit_test tests[] = {
+    {"gate_submission", test_gate_submission},
     {"gate_line_length", test_gate_line_length},
     {"transitions", test_transitions},
     {"lookup", test_lookup},
