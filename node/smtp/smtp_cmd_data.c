@@ -1,6 +1,7 @@
 /* smtp_cmd_data.c - DATA (RFC 5321 §4.1.1.4): checks that the transaction has recipients,
- * assigns the queue id, starts the stored message with our Received trace field (§4.4, with
- * the RFC 3848 / RFC 6531 protocol names) and hands the input to the DATA decoder. At the end
+ * assigns the queue id, starts the stored message with Return-Path and our Received trace field
+ * (§4.4, with the RFC 3848 / RFC 6531 protocol names) and hands the input to the DATA decoder.
+ * At the end
  * marker it applies the message checks: size (RFC 1870 §6.3, 552 5.3.4), line length, and mail
  * loops by Received count (§6.3, 554 5.4.6), adds Date and Message-ID to submitted messages
  * that lack them (RFC 6409 §8), then starts the delivery (smtp_deliver.c).
@@ -56,6 +57,8 @@ static void add_received(struct smtp_session *s)
 	const struct node *n = node_get();
 	char date[64];
 	rfc5322_date(time(NULL), date, sizeof date);
+	/* RFC 5321 §4.4: the delivering server records the reverse path ("<>" for bounces) */
+	buf_printf(&s->msg, "Return-Path: <%s>\r\n", s->from.null ? "" : s->from.addr);
 	buf_printf(&s->msg, "Received: from %s (%s)\r\n\tby %s (mailraft) with %s id %s",
 	           s->helo[0] ? s->helo : "unknown", conn_peer(s->c), n->hostname, with_protocol(s),
 	           s->queue_id);

@@ -122,8 +122,10 @@ HEADER_LINE = re.compile(rb"^([!-9;-~]+:|[ \t])")
 
 
 def check_trace_prefix(prefix):
-	"""The prefix a server prepends must start with Received: and consist of header lines only."""
-	check(prefix.startswith(b"Received:"), "stored message should begin with a Received header, got %r" % prefix[:200])
+	"""The prefix a server prepends must be Return-Path then Received (RFC 5321 4.4), header
+	lines only."""
+	check(re.match(rb"Return-Path: <[^>\r\n]*>\r\nReceived:", prefix) is not None,
+		"stored message should begin with Return-Path and Received headers, got %r" % prefix[:200])
 	check(prefix.endswith(b"\r\n"), "trace prefix must end with CRLF: %r" % prefix[-50:])
 	for line in prefix[:-2].split(b"\r\n"):
 		check(HEADER_LINE.match(line) is not None, "non-header line in trace prefix: %r" % line)

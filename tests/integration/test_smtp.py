@@ -123,8 +123,8 @@ def test_swaks_starttls(env):
 
 
 def received_header(stored):
-	"""The first header field (unfolded)."""
-	first = re.match(rb"(Received:.*?\r\n)(?![ \t])", stored, re.S).group(1)
+	"""Our Received field, right after Return-Path (unfolded)."""
+	first = re.match(rb"Return-Path: <[^>]*>\r\n(Received:.*?\r\n)(?![ \t])", stored, re.S).group(1)
 	return re.sub(rb"\r\n[ \t]+", b" ", first).decode("utf-8", "replace")
 
 
@@ -144,6 +144,17 @@ def test_received_header(env):
 		check(";" in rcv, "Received: date after ';': %r" % rcv)
 		d = email.utils.parsedate_to_datetime(rcv.rsplit(";", 1)[1].strip())
 		check(d is not None and d.tzinfo is not None, "Received date parses with a zone: %r" % rcv)
+
+
+def test_return_path(env):
+	"""RFC 5321 4.4: the stored message begins with Return-Path holding the reverse path."""
+	for frm, want in (("Bounce.Sender@remote.test", b"Return-Path: <Bounce.Sender@remote.test>\r\n"),
+			("", b"Return-Path: <>\r\n")):
+		subj = "return-path-" + mrtest.rand_token(4)
+		eq(env.node.send(frm, [ALICE], make_message(subj, "rp\n", to=ALICE)), {}, "delivery from <%s>" % frm)
+		stored = find_by_subject(env, ALICE, ALICE_PW, subj)[0]
+		eq(stored[:len(want)], want, "Return-Path for <%s>" % frm)
+		eq(stored.count(b"Return-Path:"), 1, "one Return-Path")
 
 
 def test_curl_and_swaks_pipelining(env):
