@@ -39,13 +39,14 @@ void smtp__cmd_ehlo(struct smtp_session *s, const char *args, size_t len)
 	greet(s, args, len, true);
 	char size[40];
 	snprintf(size, sizeof size, "SIZE %llu", (unsigned long long)n->cfg->max_message_size);
-	const char *ext[8];
+	const char *ext[10];
 	size_t k = 0;
 	ext[k++] = "PIPELINING";          /* RFC 2920 */
 	ext[k++] = size;                  /* RFC 1870 */
 	ext[k++] = "8BITMIME";            /* RFC 6152 */
 	ext[k++] = "SMTPUTF8";            /* RFC 6531 */
 	ext[k++] = "ENHANCEDSTATUSCODES"; /* RFC 2034 */
+	ext[k++] = "CHUNKING";            /* RFC 3030 */
 	if (conn_tls_mode(s->c) == CONN_TLS_STARTTLS && !conn_is_tls(s->c))
 		ext[k++] = "STARTTLS"; /* RFC 3207 */
 	/* RFC 4954: AUTH on submission only, and only once TLS is on (RFC 8314 §3) */
@@ -90,7 +91,7 @@ void smtp__cmd_vrfy(struct smtp_session *s, const char *args, size_t len)
 
 void smtp__cmd_help(struct smtp_session *s, const char *args, size_t len)
 {
-	smtp__reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP%s",
+	smtp__reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP%s",
 	            conn_tls_mode(s->c) == CONN_TLS_STARTTLS && !conn_is_tls(s->c) ? " STARTTLS"
 	                                                                           : "");
 }

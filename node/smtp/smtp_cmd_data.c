@@ -67,8 +67,22 @@ static void add_received(struct smtp_session *s)
 	buf_printf(&s->msg, ";\r\n\t%s\r\n", date);
 }
 
+void smtp__message_begin(struct smtp_session *s)
+{
+	make_queue_id(s->queue_id, sizeof s->queue_id);
+	buf_free(&s->msg);
+	buf_init(&s->msg, 0); /* bounded by the size limit (plus our header) */
+	add_received(s);
+	s->hdr_start = s->msg.len;
+}
+
 void smtp__cmd_data(struct smtp_session *s, const char *args, size_t len)
 {
+	if (s->bdat_started) { /* RFC 3030 §2: no DATA in a transaction that used BDAT */
+		smtp__reply(s, "503 5.5.1 Error: DATA after BDAT");
+		smtp__error(s);
+		return;
+	}
 	if (s->nrcpt == 0) {
 		/* RFC 2920 §3.1: after only rejected RCPTs in a pipelined group, 554 */
 		if (s->rcpt_rejected)
@@ -78,11 +92,7 @@ void smtp__cmd_data(struct smtp_session *s, const char *args, size_t len)
 		smtp__error(s);
 		return;
 	}
-	make_queue_id(s->queue_id, sizeof s->queue_id);
-	buf_free(&s->msg);
-	buf_init(&s->msg, 0); /* bounded by the decoder's max (plus our header) */
-	add_received(s);
-	s->hdr_start = s->msg.len;
+	smtp__message_begin(s);
 	smtp_data_init(&s->data, &s->msg, node_get()->cfg->max_message_size);
 	smtp__enter_state(s, SMTP_S_DATA);
 	/* intermediate reply: no enhanced code (RFC 2034 §3) */
@@ -138,8 +148,8 @@ static void complete_headers(struct smtp_session *s)
 
 static void reject(struct smtp_session *s, const char *reply, const char *why)
 {
-	log_info("smtp", "delivery queue_id=%s size=%llu nrcpt=%zu result=rejected reason=%s",
-	         s->queue_id, (unsigned long long)s->data.size, s->nrcpt, why);
+	log_info("smtp", "delivery queue_id=%s size=%zu nrcpt=%zu result=rejected reason=%s",
+	         s->queue_id, s->msg.len, s->nrcpt, why);
 	smtp__reply(s, "%s", reply);
 	smtp__reset_tx(s);
 	smtp__enter_state(s, SMTP_S_HELO);
@@ -148,15 +158,20 @@ static void reject(struct smtp_session *s, const char *reply, const char *why)
 void smtp__data_end(struct smtp_session *s)
 {
 	const struct smtp_data *d = &s->data;
-	if (d->too_big) {
+	smtp__message_end(s, d->too_big, d->line_too_long, d->received);
+}
+
+void smtp__message_end(struct smtp_session *s, bool too_big, bool line_too_long, size_t received)
+{
+	if (too_big) {
 		reject(s, "552 5.3.4 Error: message file too big", "size");
 		return;
 	}
-	if (d->line_too_long) {
+	if (line_too_long) {
 		reject(s, "554 5.6.0 Error: message line too long", "line-length");
 		return;
 	}
-	if (d->received > SMTP_MAX_RECEIVED) {
+	if (received > SMTP_MAX_RECEIVED) {
 		reject(s, "554 5.4.6 Error: too many hops", "loop");
 		return;
 	}

@@ -19,6 +19,7 @@ enum smtp_state {
 	SMTP_S_DATA,    /* receiving the message text */
 	SMTP_S_DELIVER, /* message complete; store jobs running */
 	SMTP_S_AUTH,    /* AUTH exchange (RFC 4954): continuation lines go to smtp__auth_line */
+	SMTP_S_BDAT,    /* reading (or skipping) the bytes of a BDAT chunk (RFC 3030) */
 	SMTP_S_QUIT,    /* closing: no more input is read */
 	SMTP_S_COUNT
 };
@@ -46,6 +47,7 @@ enum smtp_cmd_id {
 	SMTP_CMD_HELP,
 	SMTP_CMD_STARTTLS,
 	SMTP_CMD_AUTH,
+	SMTP_CMD_BDAT,
 	SMTP_CMD_NOTIMPL,   /* known verbs we do not implement: 502 */
 	SMTP_CMD_FORBIDDEN, /* HTTP verbs (cross-protocol attacks): reply and close */
 	SMTP_CMD_COUNT
@@ -135,6 +137,14 @@ struct smtp_session {
 	struct smtp_data data;
 	struct buf msg;
 	size_t hdr_start; /* offset in msg of the client's text (after our Received field) */
+	/* CHUNKING (RFC 3030) */
+	bool bdat_started;          /* a BDAT chunk of this transaction was accepted */
+	bool bdat_last;             /* the chunk being read ends the message */
+	bool bdat_too_big;          /* the message went over the size limit: not stored further */
+	uint64_t bdat_left;         /* bytes of the current chunk still to read */
+	uint64_t bdat_size;         /* bytes of the message so far */
+	enum smtp_state bdat_ret;   /* state to return to after a skipped chunk */
+	const char *bdat_reply;     /* reply after a skipped chunk (NULL: the chunk is kept) */
 	char queue_id[24];
 };
 
@@ -183,6 +193,15 @@ void smtp__submit_sender(struct smtp_session *s);
 
 /* smtp_cmd_data.c: the end marker was consumed in SMTP_S_DATA */
 void smtp__data_end(struct smtp_session *s);
+/* The whole message is in s->msg (DATA or BDAT LAST): size, line and loop checks, submission
+ * headers, then delivery (or the rejection reply). */
+void smtp__message_end(struct smtp_session *s, bool too_big, bool line_too_long, size_t received);
+/* Start the stored message: queue id, Return-Path and Received (both DATA and BDAT). */
+void smtp__message_begin(struct smtp_session *s);
+
+/* smtp_cmd_bdat.c: BDAT (RFC 3030), and the chunk bytes in SMTP_S_BDAT (returns bytes used). */
+void smtp__cmd_bdat(struct smtp_session *s, const char *args, size_t len);
+size_t smtp__bdat_input(struct smtp_session *s, const uint8_t *p, size_t n);
 
 /* smtp_deliver.c: store the finished message (s->msg, Received header included) into every
  * account database of the transaction; replies and returns to SMTP_S_HELO when done. */

@@ -451,3 +451,27 @@ int smtp_parse_rcpt(const char *args, size_t len, struct smtp_path *path_r)
 		rv = parse_params(&c, NULL);
 	return rv;
 }
+
+int smtp_parse_bdat(const char *args, size_t len, uint64_t *size_r, bool *last_r)
+{
+	size_t i = 0;
+	uint64_t v = 0;
+	while (i < len && args[i] >= '0' && args[i] <= '9') {
+		unsigned d = (unsigned)(args[i] - '0');
+		if (i >= 20 || v > (UINT64_MAX - d) / 10)
+			return MR_EINVAL;
+		v = v * 10 + d;
+		i++;
+	}
+	if (i == 0)
+		return MR_EINVAL;
+	bool last = false;
+	if (i < len) {
+		if (args[i] != ' ' || len - i - 1 != 4 || mr_strncasecmp(args + i + 1, "LAST", 4) != 0)
+			return MR_EINVAL;
+		last = true;
+	}
+	*size_r = v;
+	*last_r = last;
+	return 0;
+}

@@ -102,6 +102,10 @@ int smtp_parse_rcpt(const char *args, size_t len, struct smtp_path *path_r);
 /* True when s[0,len) is well-formed UTF-8 (RFC 3629: no overlongs, surrogates, > U+10FFFF). */
 bool smtp_utf8_valid(const uint8_t *s, size_t len);
 
+/* RFC 3030 §2: "BDAT" SP chunk-size [SP "LAST"] arguments. chunk-size is 1..20 digits (no
+ * value over UINT64_MAX), LAST is case-insensitive. 0 or MR_EINVAL. */
+int smtp_parse_bdat(const char *args, size_t len, uint64_t *size_r, bool *last_r);
+
 /* ---- DATA ----------------------------------------------------------------------------- */
 
 /* Incremental decoder of the DATA text (RFC 5321 §4.5.2 transparency, §4.1.1.4 end). Lines end

@@ -28,6 +28,7 @@ static const smtp_handler handlers[SMTP_CMD_COUNT] = {
     [SMTP_CMD_NOOP] = smtp__cmd_noop,         [SMTP_CMD_QUIT] = smtp__cmd_quit,
     [SMTP_CMD_VRFY] = smtp__cmd_vrfy,         [SMTP_CMD_HELP] = smtp__cmd_help,
     [SMTP_CMD_STARTTLS] = smtp__cmd_starttls, [SMTP_CMD_AUTH] = smtp__cmd_auth,
+    [SMTP_CMD_BDAT] = smtp__cmd_bdat,
 };
 
 static void session_free(struct smtp_session *s)
@@ -107,6 +108,9 @@ void smtp__reset_tx(struct smtp_session *s)
 	s->ndb = 0;
 	buf_free(&s->msg);
 	s->queue_id[0] = 0;
+	s->bdat_started = s->bdat_last = s->bdat_too_big = false;
+	s->bdat_size = s->bdat_left = 0;
+	s->bdat_reply = NULL;
 }
 
 void smtp__async_begin(struct smtp_session *s)
@@ -186,6 +190,10 @@ static void process_input(struct smtp_session *s)
 		}
 		const uint8_t *p = s->in + s->in_off;
 		size_t n = s->in_len - s->in_off, used = 0;
+		if (s->state == SMTP_S_BDAT) {
+			s->in_off += smtp__bdat_input(s, p, n);
+			continue;
+		}
 		if (s->state == SMTP_S_DATA) {
 			int r = smtp_data_push(&s->data, p, n, &used);
 			s->in_off += used;

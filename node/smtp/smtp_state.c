@@ -11,25 +11,30 @@
 static const char *const state_names[SMTP_S_COUNT] = {
     [SMTP_S_INIT] = "INIT", [SMTP_S_HELO] = "HELO", [SMTP_S_MAIL] = "MAIL",
     [SMTP_S_RCPT] = "RCPT", [SMTP_S_DATA] = "DATA", [SMTP_S_DELIVER] = "DELIVER",
-    [SMTP_S_AUTH] = "AUTH", [SMTP_S_QUIT] = "QUIT",
+    [SMTP_S_AUTH] = "AUTH", [SMTP_S_BDAT] = "BDAT", [SMTP_S_QUIT] = "QUIT",
 };
 
 /* allowed[from] = mask of the states reachable from it */
 static const unsigned allowed[SMTP_S_COUNT] = {
     /* RSET before HELO stays in INIT; EHLO/HELO greets */
-    [SMTP_S_INIT] = SMTP_ST(SMTP_S_INIT) | SMTP_ST(SMTP_S_HELO) | SMTP_ST(SMTP_S_QUIT),
+    [SMTP_S_INIT] = SMTP_ST(SMTP_S_INIT) | SMTP_ST(SMTP_S_HELO) | SMTP_ST(SMTP_S_BDAT) |
+                    SMTP_ST(SMTP_S_QUIT),
     /* a new EHLO or RSET stays; STARTTLS forgets the greeting (RFC 3207 §4.2) */
     [SMTP_S_HELO] = SMTP_ST(SMTP_S_HELO) | SMTP_ST(SMTP_S_INIT) | SMTP_ST(SMTP_S_MAIL) |
-                    SMTP_ST(SMTP_S_AUTH) | SMTP_ST(SMTP_S_QUIT),
+                    SMTP_ST(SMTP_S_AUTH) | SMTP_ST(SMTP_S_BDAT) | SMTP_ST(SMTP_S_QUIT),
     /* RSET or EHLO abort the transaction (RFC 5321 §4.1.1.5, §4.1.4) */
-    [SMTP_S_MAIL] = SMTP_ST(SMTP_S_HELO) | SMTP_ST(SMTP_S_RCPT) | SMTP_ST(SMTP_S_QUIT),
-    [SMTP_S_RCPT] =
-        SMTP_ST(SMTP_S_HELO) | SMTP_ST(SMTP_S_RCPT) | SMTP_ST(SMTP_S_DATA) | SMTP_ST(SMTP_S_QUIT),
+    [SMTP_S_MAIL] = SMTP_ST(SMTP_S_HELO) | SMTP_ST(SMTP_S_RCPT) | SMTP_ST(SMTP_S_BDAT) |
+                    SMTP_ST(SMTP_S_QUIT),
+    [SMTP_S_RCPT] = SMTP_ST(SMTP_S_HELO) | SMTP_ST(SMTP_S_RCPT) | SMTP_ST(SMTP_S_DATA) |
+                    SMTP_ST(SMTP_S_BDAT) | SMTP_ST(SMTP_S_QUIT),
     /* end of data: deliver, or back to HELO when the message was rejected */
     [SMTP_S_DATA] = SMTP_ST(SMTP_S_DELIVER) | SMTP_ST(SMTP_S_HELO) | SMTP_ST(SMTP_S_QUIT),
     [SMTP_S_DELIVER] = SMTP_ST(SMTP_S_HELO) | SMTP_ST(SMTP_S_QUIT),
     /* the exchange ends (success, failure or cancel) back in HELO */
     [SMTP_S_AUTH] = SMTP_ST(SMTP_S_HELO) | SMTP_ST(SMTP_S_QUIT),
+    /* a kept chunk returns to RCPT (or delivers, after LAST); a skipped one to where the
+     * BDAT command came from */
+    [SMTP_S_BDAT] = SMTP_ST_CMD | SMTP_ST(SMTP_S_DELIVER) | SMTP_ST(SMTP_S_QUIT),
     [SMTP_S_QUIT] = 0,
 };
 
@@ -70,7 +75,9 @@ static const struct smtp_cmd_def cmds[] = {
     {"EXPN", SMTP_CMD_NOTIMPL, SMTP_ST_CMD, 0, ""},
     {"TURN", SMTP_CMD_NOTIMPL, SMTP_ST_CMD, 0, ""},
     {"ETRN", SMTP_CMD_NOTIMPL, SMTP_ST_CMD, 0, ""},
-    {"BDAT", SMTP_CMD_NOTIMPL, SMTP_ST_CMD, 0, ""},
+    /* RFC 3030: in every command state, so that a refused chunk is still skipped (its
+     * bytes must never be read as commands); the handler decides */
+    {"BDAT", SMTP_CMD_BDAT, SMTP_ST_CMD, SMTP_F_NEEDARGS, "501 5.5.4 Syntax: BDAT size [LAST]"},
     {"SEND", SMTP_CMD_NOTIMPL, SMTP_ST_CMD, 0, ""},
     {"SOML", SMTP_CMD_NOTIMPL, SMTP_ST_CMD, 0, ""},
     {"SAML", SMTP_CMD_NOTIMPL, SMTP_ST_CMD, 0, ""},

@@ -54,6 +54,12 @@ static void run_line(const uint8_t *line, size_t len)
 		check_path(&p);
 		CHECK(!p.null);
 	}
+	uint64_t sz;
+	bool last;
+	rv = smtp_parse_bdat(cl.args, cl.args_len, &sz, &last);
+	CHECK(rv == 0 || rv == MR_EINVAL);
+	if (rv == 0)
+		CHECK(cl.args_len >= 1 && cl.args[0] >= '0' && cl.args[0] <= '9');
 }
 
 /* Lines of data[0,size) pushed in chunks (chunk 0: sizes from the input), hashed in order. */

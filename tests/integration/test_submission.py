@@ -189,6 +189,25 @@ def test_sender_rules(env):
 		s.close()
 
 
+def test_bdat_submission(env):
+	"""CHUNKING on submission: BDAT LAST after AUTH, Date and Message-ID added as after DATA."""
+	s = submission(env, implicit=True)
+	try:
+		check(s.has_extn("chunking"), "CHUNKING advertised: %r" % s.esmtp_features)
+		s.login(USER, PW)
+		eq(s.docmd("MAIL", "FROM:<%s>" % USER)[0], 250, "MAIL")
+		eq(s.docmd("RCPT", "TO:<%s>" % OTHER)[0], 250, "RCPT")
+		msg = message("via-bdat", headers=False)
+		s.send(b"BDAT %d LAST\r\n" % len(msg) + msg)
+		code, text = s.getreply()
+		check(code == 250 and text.startswith(b"2.0.0 Ok: queued as "), "BDAT LAST: %r" % ((code, text),))
+	finally:
+		s.close()
+	raw = fetch_subject(env, OTHER, OTHER_PW, "via-bdat")
+	check(re.search(rb"^Date: ", raw, re.M) and re.search(rb"^Message-ID: <", raw, re.M),
+		"Date and Message-ID added after BDAT: %r" % raw[:600])
+
+
 def test_headers_kept(env):
 	s = submission(env, implicit=True)
 	try:

@@ -336,7 +336,25 @@ static void test_utf8_valid(void)
 	ASSERT(!smtp_utf8_valid((const uint8_t *)"\x80", 1));
 }
 
+/* RFC 3030 §2 bdat-cmd arguments. */
+static void test_bdat_args(void)
+{
+	uint64_t sz = 7;
+	bool last = true;
+	ASSERT_OK(smtp_parse_bdat("1000", 4, &sz, &last));
+	ASSERT(sz == 1000 && !last);
+	ASSERT_OK(smtp_parse_bdat("0 last", 6, &sz, &last));
+	ASSERT(sz == 0 && last);
+	ASSERT_OK(smtp_parse_bdat("18446744073709551615 LAST", 25, &sz, &last));
+	ASSERT(sz == UINT64_MAX && last);
+	static const char *const bad[] = {"", "LAST", "-1", "12x", "1 2", "1  LAST", "1 LASTX",
+	                                  "18446744073709551616", "123456789012345678901", " 1"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		ASSERT_ERR(smtp_parse_bdat(bad[i], strlen(bad[i]), &sz, &last), MR_EINVAL);
+}
+
 static const struct unit_test tests[] = {
+    {"bdat_args", test_bdat_args},
     {"lines_bytewise", test_lines_bytewise},
     {"lines_partial_needs_more", test_lines_partial_needs_more},
     {"lines_overlong", test_lines_overlong},
