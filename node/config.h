@@ -41,6 +41,11 @@ struct config {
 	char cluster_bind[256];     /* "" = cluster_address; e.g. 0.0.0.0:7001 in containers */
 	unsigned cluster_election_timeout; /* ms; a dead leader is replaced after 1-2x this */
 	unsigned cluster_snapshot_entries; /* raft log entries between snapshots */
+	/* Redis (optional, core/redis.h): counters shared by the nodes; "" = per node in memory */
+	char redis_address[256];    /* host:port */
+	char redis_password[256];   /* AUTH; "" = none */
+	unsigned redis_db;          /* SELECT */
+	char redis_secret[256];     /* keys the hashed Redis key names; "" = from the master key */
 };
 
 /* Defaults for every key. */

@@ -51,6 +51,7 @@ static void on_shutdown_tick(uv_timer_t *t)
 	uv_timer_stop(t);
 	uv_close((uv_handle_t *)t, NULL);
 	cluster_stop(); /* raft node, member RPC, engine: before the store they write into */
+	node_stop_services(); /* Redis client: its commands in flight answered, handles closed */
 	store_close(&node.store); /* finishes queued jobs, closes its loop handles */
 }
 
@@ -351,6 +352,7 @@ int main(int argc, char **argv)
 fail:
 	listener_shutdown();
 	cluster_stop();
+	node_stop_services();
 	store_close(&node.store);
 	uv_run(loop, UV_RUN_DEFAULT); /* let the store's and listeners' handles close */
 	return 1;

@@ -1,7 +1,9 @@
 /* authlimit.c - the login-failure table behind authlimit.h: entries in a fixed array, found
  * through a chained hash on a keyed 64-bit digest of (kind, key), kept in a doubly linked
  * least-recently-used list (indices, no pointers) so that a full table evicts the entry
- * touched longest ago. Every operation is O(1) expected; memory is fixed at creation. */
+ * touched longest ago. Every operation is O(1) expected; memory is fixed at creation. An
+ * optional mirror (authlimit.h) is told about every failure, success and stale check; its
+ * answers replace the local counts (authlimit_apply). */
 #include "core/authlimit.h"
 #include "common/util.h"
 #include <sodium.h>
@@ -17,6 +19,7 @@ struct al_entry {
 	uint64_t window_start; /* first failure counted in the current window */
 	uint64_t last_failure;
 	uint64_t locked_until; /* refuse while now < locked_until */
+	uint64_t synced_at;    /* last request to or answer from the mirror */
 	uint32_t failures;
 	uint32_t hnext;        /* next entry in the same bucket, or NIL */
 	uint32_t lprev, lnext; /* LRU list: head = most recent */
@@ -28,6 +31,7 @@ struct authlimit {
 	uint32_t *bucket;
 	size_t cap, nbuckets, count;
 	uint32_t head, tail, free_head; /* free list is chained through hnext */
+	struct authlimit_mirror mirror; /* all NULL: none */
 	unsigned char hkey[crypto_generichash_KEYBYTES];
 };
 
@@ -183,11 +187,31 @@ static struct al_entry *touch(struct authlimit *al, uint64_t key)
 	return x;
 }
 
+uint32_t authlimit_threshold(char kind)
+{
+	return kind == 'i' ? AUTHLIMIT_IP_THRESHOLD : AUTHLIMIT_ACCOUNT_THRESHOLD;
+}
+
+/* The lockout after `failures` failures (>= threshold): the base doubled per extra failure. */
+static uint64_t lock_for(uint32_t failures, uint32_t threshold)
+{
+	uint32_t extra = failures - threshold;
+	if (extra < 32 && ((uint64_t)AUTHLIMIT_LOCK_BASE_MS << extra) < AUTHLIMIT_LOCK_CAP_MS)
+		return (uint64_t)AUTHLIMIT_LOCK_BASE_MS << extra;
+	return AUTHLIMIT_LOCK_CAP_MS;
+}
+
 static uint64_t remaining(struct authlimit *al, char kind, const char *s, uint64_t now)
 {
 	if (!s || !*s)
 		return 0;
-	uint32_t i = find(al, key_of(al, kind, s));
+	uint64_t key = key_of(al, kind, s);
+	uint32_t i = find(al, key);
+	if (al->mirror.fetch && (i == NIL || now - al->e[i].synced_at >= AUTHLIMIT_SYNC_MS)) {
+		if (i != NIL)
+			al->e[i].synced_at = now;
+		al->mirror.fetch(al->mirror.ud, kind, key);
+	}
 	if (i == NIL || al->e[i].locked_until <= now)
 		return 0;
 	return al->e[i].locked_until - now;
@@ -205,7 +229,12 @@ static void fail_one(struct authlimit *al, char kind, const char *s, uint32_t th
 {
 	if (!s || !*s)
 		return;
-	struct al_entry *x = touch(al, key_of(al, kind, s));
+	uint64_t key = key_of(al, kind, s);
+	struct al_entry *x = touch(al, key);
+	if (al->mirror.failure) {
+		x->synced_at = now;
+		al->mirror.failure(al->mirror.ud, kind, key);
+	}
 	/* Below the threshold the failures count within a window from the first one; once it
 	 * was reached, only a whole window without failures forgives them (else waiting out
 	 * each lockout would buy fresh attempts every window). */
@@ -219,11 +248,7 @@ static void fail_one(struct authlimit *al, char kind, const char *s, uint32_t th
 		x->failures++;
 	if (x->failures < threshold)
 		return;
-	uint32_t extra = x->failures - threshold;
-	uint64_t lock = AUTHLIMIT_LOCK_CAP_MS;
-	if (extra < 32 && ((uint64_t)AUTHLIMIT_LOCK_BASE_MS << extra) < AUTHLIMIT_LOCK_CAP_MS)
-		lock = (uint64_t)AUTHLIMIT_LOCK_BASE_MS << extra;
-	x->locked_until = now + lock;
+	x->locked_until = now + lock_for(x->failures, threshold);
 }
 
 void authlimit_failure(struct authlimit *al, const char *ip, const char *account)
@@ -237,13 +262,50 @@ static void forget(struct authlimit *al, char kind, const char *s)
 {
 	if (!s || !*s)
 		return;
-	uint32_t i = find(al, key_of(al, kind, s));
+	uint64_t key = key_of(al, kind, s);
+	uint32_t i = find(al, key);
 	if (i != NIL)
 		remove_entry(al, i);
+	if (al->mirror.success)
+		al->mirror.success(al->mirror.ud, kind, key);
 }
 
 void authlimit_success(struct authlimit *al, const char *ip, const char *account)
 {
 	forget(al, 'i', ip);
 	forget(al, 'a', account);
+}
+
+void authlimit_set_mirror(struct authlimit *al, const struct authlimit_mirror *m,
+                          const unsigned char *hkey)
+{
+	if (m)
+		al->mirror = *m;
+	else
+		memset(&al->mirror, 0, sizeof al->mirror);
+	if (!hkey || !memcmp(hkey, al->hkey, sizeof al->hkey))
+		return;
+	memcpy(al->hkey, hkey, sizeof al->hkey);
+	while (al->head != NIL) /* digests under the old key are meaningless now */
+		remove_entry(al, al->head);
+}
+
+void authlimit_apply(struct authlimit *al, char kind, uint64_t key, uint64_t failures)
+{
+	uint64_t now = al->clock();
+	uint32_t i = find(al, key);
+	if (failures == 0) {
+		if (i != NIL)
+			remove_entry(al, i);
+		return;
+	}
+	struct al_entry *x = touch(al, key);
+	x->synced_at = now;
+	uint32_t n = failures > UINT32_MAX ? UINT32_MAX : (uint32_t)failures;
+	if (n == x->failures)
+		return; /* nothing new: the window and any lockout stand */
+	uint32_t threshold = authlimit_threshold(kind);
+	x->failures = n;
+	x->window_start = x->last_failure = now;
+	x->locked_until = n < threshold ? 0 : now + lock_for(n, threshold);
 }

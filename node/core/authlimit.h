@@ -6,7 +6,12 @@
  * clears both keys. Keys are stored only as keyed 64-bit hashes (SipHash, random key per
  * table), so neither addresses nor account names stay in memory. The clock is injected so
  * tests are deterministic. Loop thread only: no locking. The table is per node (not
- * replicated), which is enough to stop online guessing against one node. */
+ * replicated) and always makes the decision; with a mirror attached (authlimit_redis.h:
+ * Redis, when redis_address is configured) it is also the cache of counters shared by every
+ * node: each failure and success is mirrored, the mirror's answers (the cluster-wide count)
+ * overwrite the local count through authlimit_apply, and a check of a key not synced within
+ * AUTHLIMIT_SYNC_MS asks the mirror for its count, which the next attempt sees (one attempt of
+ * lag per node). Without an answer (Redis down) the table counts alone, as without a mirror. */
 #ifndef MR_AUTHLIMIT_H
 #define MR_AUTHLIMIT_H
 #include <stddef.h>
@@ -20,6 +25,7 @@
 #define AUTHLIMIT_WINDOW_MS (15u * 60u * 1000u) /* failures older than this are forgotten */
 #define AUTHLIMIT_LOCK_BASE_MS 5000u            /* first lockout, doubled per failure */
 #define AUTHLIMIT_LOCK_CAP_MS (5u * 60u * 1000u)
+#define AUTHLIMIT_SYNC_MS 1000u /* with a mirror: a key older than this is fetched on check */
 
 /* Monotonic milliseconds. */
 typedef uint64_t (*authlimit_clock_fn)(void);
@@ -43,6 +49,30 @@ void authlimit_failure(struct authlimit *al, const char *ip, const char *account
 
 /* Record a successful login: forget the failures of `ip` and `account`. */
 void authlimit_success(struct authlimit *al, const char *ip, const char *account);
+
+/* The shared store behind a table. Each hook gets the key's kind ('i' = IP, 'a' = account)
+ * and its keyed 64-bit digest, never the IP or account; it answers later (or never) with the
+ * shared count through authlimit_apply. Hooks must not call back into the table. */
+struct authlimit_mirror {
+	void (*failure)(void *ud, char kind, uint64_t key); /* count one more failure */
+	void (*success)(void *ud, char kind, uint64_t key); /* forget the key */
+	void (*fetch)(void *ud, char kind, uint64_t key);   /* read the count */
+	void *ud;
+};
+
+/* Attach a mirror (NULL detaches) and key every digest with hkey (32 bytes; NULL keeps the
+ * current key), so that the nodes sharing a mirror agree on digests. Changing the key empties
+ * the table. */
+void authlimit_set_mirror(struct authlimit *al, const struct authlimit_mirror *m,
+                          const unsigned char *hkey);
+
+/* The mirror's answer for (kind, key): `failures` is the shared count (0 = forgotten). It
+ * replaces the local count; a lockout starts now when the count grew to the threshold or
+ * beyond, and ends when it fell below. Answers must arrive in the order of the requests. */
+void authlimit_apply(struct authlimit *al, char kind, uint64_t key, uint64_t failures);
+
+/* The threshold of a kind ('i' or 'a'). */
+uint32_t authlimit_threshold(char kind);
 
 /* Number of keys currently tracked (for tests). */
 size_t authlimit_count(const struct authlimit *al);

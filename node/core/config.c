@@ -5,6 +5,7 @@
 #include "config.h"
 #include "common/err.h"
 #include "common/util.h"
+#include "core/redis.h"
 #include <ctype.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -61,6 +62,10 @@ static const struct ckey keys[] = {
 	{"cluster_bind", S(cluster_bind), "", "address to listen on for raft (RPC on port+1); empty = cluster_address", 0, 0, NULL},
 	{"cluster_election_timeout", UINT(cluster_election_timeout), "800", "ms without a leader before an election (failover takes 1-2x this)", 200, 60000, NULL},
 	{"cluster_snapshot_entries", UINT(cluster_snapshot_entries), "1024", "raft entries between snapshots (also one every 64 MiB of entries)", 16, 1000000, NULL},
+	{"redis_address", S(redis_address), "", "Redis host:port for login-failure counters shared by all nodes; empty = per node in memory", 0, 0, NULL},
+	{"redis_password", S(redis_password), "", "Redis AUTH password; empty = none", 0, 0, NULL},
+	{"redis_db", UINT(redis_db), "0", "Redis database number (SELECT)", 0, 1000, NULL},
+	{"redis_secret", S(redis_secret), "", "secret keying the hashed Redis key names (the same on every node); empty = derived from the master key (shared in a cluster)", 0, 0, NULL},
 };
 
 static int set_value(struct config *cfg, const struct ckey *k, const char *v, char *why,
@@ -208,6 +213,14 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 			snprintf(err, errlen, "environment %s: %s", env, why);
 			return MR_ECONFIG;
 		}
+	}
+	char host[256];
+	uint16_t port;
+	if (cfg->redis_address[0] &&
+	    redis_parse_address(cfg->redis_address, host, sizeof host, &port) != 0) {
+		snprintf(err, errlen, "%s: bad redis_address '%s' (host:port)", path ? path : "config",
+			 cfg->redis_address);
+		return MR_ECONFIG;
 	}
 	if (!cfg->data_dir[0]) {
 		snprintf(err, errlen, "%s: data_dir must not be empty", path ? path : "config");
