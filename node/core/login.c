@@ -1,7 +1,8 @@
 /* login.c - see login.h. One login is a small state object: a directory job copies the account
  * row (lookup by lower-cased address), then uv_queue_work verifies the password against the
- * Argon2id hash on a libuv pool thread, then the caller's done runs on the loop. The password
- * and the copied hash are wiped in every path. */
+ * Argon2id hash on a libuv pool thread (for an unknown account it hashes the password instead,
+ * so the time to answer does not reveal which accounts exist), then the caller's done runs on
+ * the loop. The password and the copied hash are wiped in every path. */
 #include "login.h"
 #include "node.h"
 #include "common/err.h"
@@ -14,6 +15,7 @@ struct login {
 	char user[LOGIN_USER_MAX];
 	char pass[LOGIN_PASS_MAX];
 	struct dir_account acct;
+	bool unknown; /* no such account: hash anyway, so the reply time does not tell */
 	int rv;
 	login_done_fn done;
 	void *ud;
@@ -37,6 +39,13 @@ static void finish(struct login *l, int rv)
 static void verify_work(uv_work_t *w)
 {
 	struct login *l = w->data;
+	if (l->unknown) {
+		char dummy[STORE_PWHASH_MAX];
+		(void)store_pw_hash(node_get()->store, l->pass, dummy);
+		sodium_memzero(dummy, sizeof dummy);
+		l->rv = MR_EAUTH;
+		return;
+	}
 	l->rv = store_pw_verify(l->acct.pwhash, l->pass) == 0 ? 0 : MR_EAUTH;
 }
 
@@ -57,8 +66,10 @@ static int lookup_job(struct store_db *db, void *arg)
 static void lookup_done(void *arg, int rv)
 {
 	struct login *l = arg;
-	if (rv != 0) {
-		finish(l, rv == MR_EAUTH ? MR_EAUTH : MR_EIO);
+	if (rv == MR_EAUTH)
+		l->unknown = true;
+	else if (rv != 0) {
+		finish(l, MR_EIO);
 		return;
 	}
 	l->work.data = l;

@@ -2,7 +2,8 @@
  * asynchronous credential check. The account is looked up with a store job on the directory's
  * actor, which only copies the account row; the Argon2id verification then runs on the libuv
  * thread pool (uv_queue_work), so password hashing never holds a store actor (recipient checks
- * and other logins keep flowing while a login is being verified). Loop thread only. */
+ * and other logins keep flowing while a login is being verified); an unknown account costs the
+ * same hashing time as a wrong password. Loop thread only. */
 #ifndef MR_LOGIN_H
 #define MR_LOGIN_H
 #include <stddef.h>

@@ -104,7 +104,6 @@ void imap__cmd_starttls(struct imap_cmd *cmd)
 /* ---- login job -------------------------------------------------------------------------- */
 struct login_arg {
 	char user[320];
-	char pass[1024];
 	struct dir_account acct;
 };
 
@@ -112,18 +111,6 @@ static void login_free(void *p)
 {
 	mr_memzero(p, sizeof(struct login_arg));
 	free(p);
-}
-
-static int login_run(struct store_db *db, struct imap_job *j)
-{
-	struct login_arg *a = j->arg;
-	mr_lower(a->user);
-	int rv = dir_account_get(db, a->user, &a->acct);
-	if (rv == 0)
-		rv = store_pw_verify(a->acct.pwhash, a->pass);
-	mr_memzero(a->pass, sizeof a->pass);
-	mr_memzero(a->acct.pwhash, sizeof a->acct.pwhash);
-	return rv == 0 ? 0 : rv == MR_EIO ? MR_EIO : MR_EAUTH;
 }
 
 static void login_done(struct imap_job *j, int rv)
@@ -161,7 +148,7 @@ static void start_login(struct imap_session *s, const char *tag, const char *use
 			const char *pass, size_t plen)
 {
 	struct login_arg *a = xmalloc(sizeof *a);
-	if (ulen == 0 || ulen >= sizeof a->user || plen >= sizeof a->pass ||
+	if (ulen == 0 || ulen >= sizeof a->user || plen >= LOGIN_PASS_MAX ||
 	    memchr(user, 0, ulen) || memchr(pass, 0, plen)) {
 		free(a);
 		conn_printf(s->c, "%s NO [AUTHENTICATIONFAILED] Authentication failed\r\n", tag);
@@ -184,12 +171,13 @@ static void start_login(struct imap_session *s, const char *tag, const char *use
 		}
 		return;
 	}
-	memcpy(a->pass, pass, plen);
-	struct imap_job *j = imap__job_new(s, tag, login_run);
+	mr_lower(a->user);
+	struct imap_job *j = imap__job_new(s, tag, NULL);
 	j->arg = a;
 	j->free_arg = login_free;
 	j->done = login_done;
-	imap__job_submit(j, STORE_DIRECTORY);
+	/* core/login: the directory actor only reads the row; Argon2id runs on the thread pool */
+	imap__job_submit_login(j, a->user, ulen, pass, plen, &a->acct);
 }
 
 void imap__cmd_login(struct imap_cmd *cmd)

@@ -221,6 +221,11 @@ struct imap_job *imap__job_new(struct imap_session *s, const char *tag, imap_job
 /* Submit on dbname (NULL: the session's account db): pauses and holds the conn until done.
  * On submit failure replies "NO" and frees the job. */
 void imap__job_submit(struct imap_job *j, const char *dbname);
+/* Like imap__job_submit, but the job is a password login (core/login.h) instead of a store
+ * job: the account goes to *acct_r, then done(j, 0 / MR_EAUTH / MR_EIO) and the tagged reply
+ * follow as for any job. */
+void imap__job_submit_login(struct imap_job *j, const char *user, size_t ulen, const char *pass,
+			    size_t plen, struct dir_account *acct_r);
 /* printf into j->reply. */
 void imap__job_reply(struct imap_job *j, const char *fmt, ...) MR_PRINTF(2, 3);
 /* RFC 7162 §3.2.5.1 / §3.2.6: "* VANISHED (EARLIER) uids" for the folder's messages expunged

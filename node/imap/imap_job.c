@@ -6,6 +6,7 @@
  * are held back (entries marked gone) when the command is FETCH/STORE/SEARCH by sequence
  * number. The done callback writes the output and the tagged reply and resumes input. */
 #include "imap_int.h"
+#include "core/login.h"
 #include "node.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -445,6 +446,45 @@ void imap__job_submit(struct imap_job *j, const char *dbname)
 		conn_resume(s->c);
 		if (j->tag[0])
 			conn_printf(s->c, "%s NO [UNAVAILABLE] Storage unavailable\r\n", j->tag);
+		job_free(j);
+	}
+}
+
+struct job_login {
+	struct imap_job *j;
+	struct dir_account *out;
+};
+
+static void job_login_done(void *ud, int rv, const struct dir_account *acct)
+{
+	struct job_login *l = ud;
+	struct imap_job *j = l->j;
+	if (rv == 0)
+		*l->out = *acct;
+	free(l);
+	job_done(j, rv);
+}
+
+void imap__job_submit_login(struct imap_job *j, const char *user, size_t ulen, const char *pass,
+			    size_t plen, struct dir_account *acct_r)
+{
+	struct imap_session *s = j->s;
+	s->busy = true;
+	conn_pause(s->c);
+	conn_hold(s->c);
+	struct job_login *l = xmalloc(sizeof *l);
+	l->j = j;
+	l->out = acct_r;
+	int rv = login_check(user, ulen, pass, plen, job_login_done, l);
+	if (rv != 0) {
+		free(l);
+		s->busy = false;
+		conn_release(s->c);
+		conn_resume(s->c);
+		if (j->tag[0])
+			conn_printf(s->c, "%s NO [%s] %s\r\n", j->tag,
+				    rv == MR_EINVAL ? "AUTHENTICATIONFAILED" : "UNAVAILABLE",
+				    rv == MR_EINVAL ? "Authentication failed" : "Try again later");
 		job_free(j);
 	}
 }

@@ -157,7 +157,17 @@ out_idle:
 	pop3__idle(s);
 }
 
-/* Check user + password off the loop; the reply comes from auth_done/snapshot_done. */
+/* core/login's answer: on to auth_done as a finished job of the session. */
+static void login_answer(void *ud, int rv, const struct dir_account *acct)
+{
+	struct pop3_login_job *j = ud;
+	if (rv == 0)
+		snprintf(j->dbname, sizeof j->dbname, "%s", acct->dbname);
+	auth_done(j, rv);
+}
+
+/* Check user + password (core/login: the directory actor reads the row, Argon2id runs on the
+ * thread pool); the reply comes from auth_done/snapshot_done. */
 static void start_login(struct pop3_session *s, const char *user, size_t ulen, const char *pass,
                         size_t plen)
 {
@@ -185,8 +195,13 @@ static void start_login(struct pop3_session *s, const char *user, size_t ulen, c
 		pop3__idle(s);
 		return;
 	}
-	memcpy(j->pass, pass, plen);
-	if (pop3__submit(s, STORE_DIRECTORY, pop3__job_auth, auth_done, j) != 0) {
+	mr_lower(j->address);
+	/* counted like a store job (pop3__job_end in auth_done) */
+	conn_hold(s->c);
+	s->jobs++;
+	if (login_check(j->address, strlen(j->address), pass, plen, login_answer, j) != 0) {
+		s->jobs--;
+		conn_release(s->c);
 		login_job_free(j);
 		conn_puts(s->c, "-ERR [SYS/TEMP] authentication temporarily unavailable\r\n");
 		pop3__idle(s);

@@ -126,7 +126,6 @@ void pop3__unlock(struct pop3_session *s);
 struct pop3_login_job {
 	struct pop3_session *s;
 	char address[POP3_USER_MAX + 1];
-	char pass[POP3_PASS_MAX + 1];
 	/* results */
 	char dbname[STORE_DBNAME_MAX];
 	int64_t folder_id;
@@ -134,9 +133,6 @@ struct pop3_login_job {
 	struct pop3_msg *msgs;
 	uint32_t nmsgs;
 };
-/* On STORE_DIRECTORY: look the account up and verify the password (Argon2 on the actor).
- * 0, MR_EAUTH (unknown user or wrong password), or another MR_E*. Wipes job->pass. */
-int pop3__job_auth(struct store_db *db, void *arg);
 /* On the account database: INBOX's UIDVALIDITY and its messages (id, uid, size). */
 int pop3__job_snapshot(struct store_db *db, void *arg);
 

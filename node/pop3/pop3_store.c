@@ -1,6 +1,6 @@
 /* pop3_store.c - the storage side of the POP3 frontend: the store jobs that run on actor
- * threads (login check with Argon2, maildrop snapshot, chunked body reads, the UPDATE-state
- * transaction). They touch only their job struct and the database handed to them; results go
+ * threads (maildrop snapshot, chunked body reads, the UPDATE-state transaction; the password
+ * check is core/login's). They touch only their job struct and the database handed to them; results go
  * back to the loop thread through the job struct and the store_done_fn. */
 #include <stdio.h>
 #include <string.h>
@@ -8,31 +8,6 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/util.h"
-
-int pop3__job_auth(struct store_db *db, void *arg)
-{
-	struct pop3_login_job *j = arg;
-	struct dir_account acct;
-	int rv;
-
-	mr_lower(j->address);
-	rv = dir_account_get(db, j->address, &acct);
-	if (rv == MR_ENOTFOUND) {
-		/* Spend the same Argon2 time for an unknown user so timing does not reveal which
-		 * addresses exist. */
-		char dummy[STORE_PWHASH_MAX];
-		(void)store_pw_hash(store_db_store(db), j->pass, dummy);
-		mr_memzero(dummy, sizeof dummy);
-		rv = MR_EAUTH;
-	} else if (rv == 0) {
-		rv = store_pw_verify(acct.pwhash, j->pass);
-		if (rv == 0)
-			snprintf(j->dbname, sizeof j->dbname, "%s", acct.dbname);
-	}
-	mr_memzero(j->pass, sizeof j->pass);
-	mr_memzero(&acct, sizeof acct);
-	return rv;
-}
 
 int pop3__job_snapshot(struct store_db *db, void *arg)
 {
