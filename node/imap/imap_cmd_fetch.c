@@ -78,30 +78,6 @@ static void put_section(struct buf *o, const struct imap_fitem *it, const uint8_
 	buf_free(&tmp);
 }
 
-/* RFC 3501 §6.4.5 part numbering: the children of a multipart are 1..n; a non-multipart
- * body is part 1 of its message; below a message/rfc822 part the numbers address the
- * encapsulated message. NULL when there is no such part. */
-static const struct mime_part *find_part(const struct mime_part *root, const char *path)
-{
-	const struct mime_part *p = root;
-	while (p && *path) {
-		unsigned long n = strtoul(path, (char **)&path, 10);
-		if (*path == '.')
-			path++;
-		if (p != root && p->first_child && strcmp(p->type, "message") == 0)
-			p = p->first_child; /* into the encapsulated message */
-		if (strcmp(p->type, "multipart") == 0) {
-			const struct mime_part *c = p->first_child;
-			for (unsigned long k = 1; c && k < n; k++)
-				c = c->next;
-			p = n ? c : NULL;
-		} else if (n != 1) {
-			p = NULL;
-		}
-	}
-	return p;
-}
-
 /* RFC 3516 §4.2: the content-transfer-decoded part. dec gets the bytes; false when the part
  * does not exist. The whole message (empty path) is returned as it is. */
 static bool binary_part(const uint8_t *raw, size_t rawlen, const struct mime_part *root,
@@ -111,7 +87,8 @@ static bool binary_part(const uint8_t *raw, size_t rawlen, const struct mime_par
 		buf_append(dec, raw, rawlen);
 		return true;
 	}
-	const struct mime_part *p = root ? find_part(root, it->path) : NULL;
+	struct mime_part empty; /* part 1 of a multipart without parts (mime_part_find) */
+	const struct mime_part *p = root ? mime_part_find(root, it->path, &empty) : NULL;
 	if (!p)
 		return false;
 	if (p->first_child) /* multipart or message/rfc822: no transfer encoding to undo */
@@ -119,6 +96,23 @@ static bool binary_part(const uint8_t *raw, size_t rawlen, const struct mime_par
 	else
 		mime_decode_body(raw, p, dec);
 	return true;
+}
+
+/* RFC 3516 §4.3: BINARY[] / BINARY.SIZE[] of a leaf whose transfer encoding the server
+ * cannot undo fails the command with NO [UNKNOWN-CTE]; checked before any output. */
+static bool binary_unknown_cte(const struct imap_fetch *f, const uint8_t *raw,
+			       const struct mime_part *root)
+{
+	for (size_t i = 0; i < f->n && root; i++) {
+		const struct imap_fitem *it = &f->items[i];
+		if ((it->kind != FI_BINARY && it->kind != FI_BINARY_SIZE) || !it->path[0])
+			continue;
+		struct mime_part empty;
+		const struct mime_part *p = mime_part_find(root, it->path, &empty);
+		if (p && !p->first_child && !mime_cte_known(raw, p))
+			return true;
+	}
+	return false;
 }
 
 static void put_binary(struct buf *o, const struct imap_fitem *it, const uint8_t *raw,
@@ -198,6 +192,11 @@ static int fetch_one(struct store_db *db, struct imap_job *j, struct fetch_arg *
 		if (!raw)
 			raw = (const uint8_t *)"";
 		mp = mime_parse(raw, rawlen, &root);
+	}
+	if (raw && binary_unknown_cte(&a->f, raw, root)) {
+		imap__job_reply(j, "NO [UNKNOWN-CTE] Cannot decode this part's transfer encoding");
+		rv = MR_ENOTFOUND; /* ends the command with that reply (no "job failed" log) */
+		goto out;
 	}
 	bool flags_changed = false;
 	if (a->f.sets_seen && !j->readonly && !imap_flags_has(r.flags, "\\Seen")) {
@@ -284,6 +283,7 @@ static int fetch_one(struct store_db *db, struct imap_job *j, struct fetch_arg *
 	if (flags_changed && j->condstore && !modseq_done) /* RFC 7162 §3.2 */
 		buf_printf(o, " MODSEQ (%llu)", (unsigned long long)r.modseq);
 	buf_puts(o, ")\r\n");
+out:
 	if (mp)
 		mime_parser_free(&mp);
 	if (bst)

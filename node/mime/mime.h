@@ -69,6 +69,12 @@ int mime_bodystructure(const uint8_t *raw, const struct mime_part *part, bool ex
 int mime_section(const uint8_t *raw, const struct mime_part *root, const char *part_path,
 		 const char *kind, size_t *start, size_t *end);
 
+/* Added: the part a numeric section path ("1.2", "" = root) addresses, by the rules of
+ * mime_section; NULL if there is none. The empty part 1 of a multipart without parts is
+ * written to *empty and returned. */
+const struct mime_part *mime_part_find(const struct mime_part *root, const char *part_path,
+				       struct mime_part *empty);
+
 /* RFC 2047 decode a header value into UTF-8 (unknown charsets left as-is), appended to out. */
 int mime_decode_words(const char *in, size_t len, struct buf *out);
 /* Decode a body part's content (base64 / quoted-printable / identity) into out (bounded by
@@ -80,6 +86,10 @@ int mime_decode_body(const uint8_t *raw, const struct mime_part *part, struct bu
  * continuations merged and name*=charset'lang'%XX decoded to UTF-8; quoted strings unquoted.
  * Appends to out; returns 1 found, 0 absent, MR_ETOOBIG from out. */
 int mime_param_decode(const char *value, size_t len, const char *name, struct buf *out);
+/* Added: whether part's Content-Transfer-Encoding is one mime_decode_body undoes (absent,
+ * 7bit, 8bit, binary, base64, quoted-printable: RFC 2045 §6.1). BINARY[] of a part with
+ * any other (x-uuencode, x-foo) must fail with NO [UNKNOWN-CTE] (RFC 3516 §4.3). */
+bool mime_cte_known(const uint8_t *raw, const struct mime_part *part);
 /* Added: mime_decode_body followed by conversion from the part's Content-Type charset to
  * UTF-8 (invalid bytes become U+FFFD; an unknown charset leaves the bytes as they are), for
  * SEARCH BODY/TEXT with CHARSET UTF-8. Returns 0 or MR_ETOOBIG (out holds what fitted). */

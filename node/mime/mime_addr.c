@@ -209,8 +209,9 @@ static bool mailbox(const struct toks *ts, size_t a, size_t b, struct buf *out)
 		any = true;
 	} else if (any) {
 		addr_spec(ts, a, b, &local, &domain, &has_at);
-		/* "user@host (Real Name)": the comment is the only name there is */
-		for (size_t i = a; i < b; i++)
+		/* "user@host (Real Name)": the comment is the only name there is; with several,
+		 * the last one, where RFC 822 §A.1.4 puts the name (Dovecot does the same) */
+		for (size_t i = b; i-- > a;)
 			if (ts->t[i].type == T_COMMENT) {
 				const char *c = tt(ts, i);
 				size_t l = ts->t[i].len;

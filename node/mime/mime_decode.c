@@ -334,15 +334,35 @@ static void qp_body(struct out *o, const uint8_t *s, size_t n)
 	}
 }
 
-int mime_decode_body(const uint8_t *raw, const struct mime_part *part, struct buf *out)
+/* The part's Content-Transfer-Encoding value into cv (empty when absent); free with
+ * mime__cv_free. */
+static void part_cte(const uint8_t *raw, const struct mime_part *part, struct mime__cv *cv)
 {
 	struct buf cte;
 	buf_init(&cte, 256);
-	struct mime__cv cv = {0};
 	if (mime_header_get(raw, part->hdr_start, part->hdr_end, "Content-Transfer-Encoding",
 	                    &cte) == 1)
-		mime__cv_parse((const char *)cte.p, cte.len, &cv);
+		mime__cv_parse((const char *)cte.p, cte.len, cv);
 	buf_free(&cte);
+}
+
+bool mime_cte_known(const uint8_t *raw, const struct mime_part *part)
+{
+	static const char *const known[] = {"", "7bit", "8bit", "binary", "base64",
+	                                    "quoted-printable"};
+	struct mime__cv cv = {0};
+	part_cte(raw, part, &cv);
+	bool ok = false;
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]) && !ok; i++)
+		ok = strcmp(cv.value, known[i]) == 0;
+	mime__cv_free(&cv);
+	return ok;
+}
+
+int mime_decode_body(const uint8_t *raw, const struct mime_part *part, struct buf *out)
+{
+	struct mime__cv cv = {0};
+	part_cte(raw, part, &cv);
 	const uint8_t *s = raw + part->body_start;
 	size_t n = part->body_end - part->body_start;
 	struct out o = {.b = out};

@@ -10,6 +10,9 @@
 #include <string.h>
 
 #define EMPTY_BODY "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0)"
+/* the same with body-ext-1part (md5 dsp lang loc), for BODYSTRUCTURE */
+#define EMPTY_BODY_EXT                                                                             \
+	"(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0 NIL NIL NIL NIL)"
 #define EMPTY_ENVELOPE "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"
 
 int mime__imap_string(struct buf *out, const void *sv, size_t len)
@@ -178,8 +181,8 @@ static void put_multipart(const uint8_t *raw, const struct mime_part *p, bool ex
                           const struct bfields *b, const struct mime__cv *cv, struct buf *o)
 {
 	(void)buf_puts(o, "(");
-	if (!p->first_child)
-		(void)buf_puts(o, EMPTY_BODY); /* body-type-mpart needs one body */
+	if (!p->first_child) /* body-type-mpart needs one body */
+		(void)buf_puts(o, ext ? EMPTY_BODY_EXT : EMPTY_BODY);
 	for (const struct mime_part *c = p->first_child; c; c = c->next)
 		put_body(raw, c, ext, o);
 	(void)buf_puts(o, " ");
@@ -239,7 +242,8 @@ static void put_body(const uint8_t *raw, const struct mime_part *p, bool ext, st
 			(void)buf_puts(o, " ");
 			put_body(raw, c, ext, o);
 		} else {
-			(void)buf_puts(o, EMPTY_ENVELOPE " " EMPTY_BODY);
+			(void)buf_puts(o, ext ? EMPTY_ENVELOPE " " EMPTY_BODY_EXT
+			                      : EMPTY_ENVELOPE " " EMPTY_BODY);
 		}
 		(void)buf_printf(o, " %zu", p->body_lines);
 	} else if (strcmp(p->type, "text") == 0) {
@@ -275,11 +279,22 @@ static bool is_message(const struct mime_part *p)
 }
 
 /* RFC 3501 §6.4.5: part numbers index the children of a multipart; a message/rfc822 part's
- * numbers apply to its encapsulated message; a non-multipart message only has part 1. */
-static const struct mime_part *part_child(const struct mime_part *msg, unsigned long n)
+ * numbers apply to its encapsulated message; a non-multipart message only has part 1. A
+ * multipart without parts (no boundary, or none found) is shown in BODYSTRUCTURE with one
+ * empty text/plain part (body-type-mpart needs one): its part 1 is that empty part, *empty. */
+static const struct mime_part *part_child(const struct mime_part *msg, unsigned long n,
+                                          struct mime_part *empty)
 {
 	if (strcmp(msg->type, "multipart") == 0) {
 		const struct mime_part *c = msg->first_child;
+		if (!c && n == 1) {
+			memset(empty, 0, sizeof(*empty));
+			empty->hdr_start = empty->hdr_end = msg->body_start;
+			empty->body_start = empty->body_end = msg->body_start;
+			strcpy(empty->type, "text");
+			strcpy(empty->subtype, "plain");
+			return empty;
+		}
 		while (c && --n > 0)
 			c = c->next;
 		return c;
@@ -287,13 +302,13 @@ static const struct mime_part *part_child(const struct mime_part *msg, unsigned 
 	return n == 1 ? msg : NULL;
 }
 
-int mime_section(const uint8_t *raw, const struct mime_part *root, const char *part_path,
-                 const char *kind, size_t *start, size_t *end)
+const struct mime_part *mime_part_find(const struct mime_part *root, const char *part_path,
+                                       struct mime_part *empty)
 {
-	(void)raw;
-	const struct mime_part *p = root, *cur = NULL;
-	bool numbered = part_path && *part_path;
+	const struct mime_part *cur = NULL;
 	const char *s = part_path ? part_path : "";
+	if (!*s)
+		return root;
 	while (*s) {
 		unsigned long n = 0;
 		size_t digits = 0;
@@ -302,7 +317,7 @@ int mime_section(const uint8_t *raw, const struct mime_part *root, const char *p
 			digits++;
 		}
 		if (digits == 0 || n == 0 || (*s && *s != '.') || (*s == '.' && !s[1]))
-			return MR_ENOTFOUND;
+			return NULL;
 		if (*s == '.')
 			s++;
 		const struct mime_part *container;
@@ -314,12 +329,22 @@ int mime_section(const uint8_t *raw, const struct mime_part *root, const char *p
 			container = cur;
 		else
 			container = NULL; /* a leaf has no sub-parts */
-		cur = container ? part_child(container, n) : NULL;
+		cur = container ? part_child(container, n, empty) : NULL;
 		if (!cur)
-			return MR_ENOTFOUND;
+			return NULL;
 	}
-	if (cur)
-		p = cur;
+	return cur;
+}
+
+int mime_section(const uint8_t *raw, const struct mime_part *root, const char *part_path,
+                 const char *kind, size_t *start, size_t *end)
+{
+	(void)raw;
+	struct mime_part empty;
+	bool numbered = part_path && *part_path;
+	const struct mime_part *p = mime_part_find(root, part_path, &empty);
+	if (!p)
+		return MR_ENOTFOUND;
 	const char *k = kind ? kind : "";
 	if (*k == 0) {
 		*start = numbered ? p->body_start : p->hdr_start;

@@ -173,27 +173,27 @@ static void frame_close(struct mime_parser *p, struct frame *f, size_t E, size_t
 }
 
 /* Close every frame above index keep at the start of the current line: the line ending
- * before a boundary belongs to the boundary (RFC 2046 §5.1.1). When a closed part's header
- * ended on exactly that line ending (header, blank line, boundary), the ending cannot go to
- * both: the header keeps it and the parts end at the boundary line itself, so that children
- * always nest inside their parents. */
+ * before a boundary belongs to the boundary (RFC 2046 §5.1.1), so every closed part ends
+ * before it. A part whose header ended on exactly that line ending ("header CRLF CRLF
+ * --boundary") has no blank line of its own: its header ends there too, without the
+ * delimiter's line ending, and its body is empty. A part that began after that point (right
+ * after the previous boundary line, or the message inside such a part) is empty and placed at
+ * it, so that children always nest inside their parents. */
 static void close_above(struct mime_parser *p, size_t keep)
 {
 	size_t E = p->line_start - p->prev_eol;
 	size_t lfE = p->line_lf - (p->prev_eol ? 1 : 0);
 	bool ends_lf = p->prev_len == 0;
-	for (size_t i = keep + 1; i < p->nframes; i++) {
-		const struct frame *f = &p->frames[i];
-		size_t floor = f->state == F_HEADER ? f->part->hdr_start : f->part->body_start;
-		if (floor > E) {
-			E = p->line_start;
-			lfE = p->line_lf;
-			ends_lf = true;
-			break;
-		}
-	}
 	while (p->nframes > keep + 1) {
-		frame_close(p, &p->frames[p->nframes - 1], E, lfE, ends_lf);
+		struct frame *f = &p->frames[p->nframes - 1];
+		struct mime_part *mp = f->part;
+		frame_close(p, f, E, lfE, ends_lf);
+		if (mp->hdr_start > E)
+			mp->hdr_start = E;
+		if (mp->hdr_end > E) {
+			mp->hdr_end = mp->body_start = mp->body_end = E;
+			mp->body_lines = 0;
+		}
 		p->nframes--;
 	}
 }
