@@ -278,7 +278,7 @@ static void test_greeting_ehlo(void)
 	EXPECT("220 mx.test.example ESMTP mailraft");
 	say("EHLO client.example\r\n");
 	EXPECT("250-mx.test.example", "250-PIPELINING", "250-SIZE 4000", "250-8BITMIME",
-	       "250-SMTPUTF8", "250-ENHANCEDSTATUSCODES", "250 STARTTLS");
+	       "250-SMTPUTF8", "250-ENHANCEDSTATUSCODES", "250-CHUNKING", "250 STARTTLS");
 	say("HELO client.example\r\nNOOP\r\nVRFY bob\r\nHELP\r\nRSET\r\n");
 	EXPECT("250 mx.test.example", "250 2.0.0 Ok", "252 2.0.0", "214 2.0.0", "250 2.0.0 Ok");
 	say("QUIT\r\n");
@@ -294,7 +294,7 @@ static void test_no_starttls_on_plain_listener(void)
 	say("EHLO c\r\n");
 	const char *o = heard();
 	ASSERT(strstr(o, "STARTTLS") == NULL);
-	ASSERT(strstr(o, "250 ENHANCEDSTATUSCODES\r\n") != NULL);
+	ASSERT(strstr(o, "250-ENHANCEDSTATUSCODES\r\n250 CHUNKING\r\n") != NULL);
 	ASSERT(strstr(o, "AUTH") == NULL);
 	say("STARTTLS\r\n");
 	EXPECT("502 5.5.1");
@@ -320,7 +320,8 @@ static void test_deliver(void)
 	ASSERT(strncmp(o, "250 2.0.0 Ok: queued as ", 24) == 0);
 	struct inbox ib = inbox_of(&alice);
 	ASSERT_EQ_INT(ib.count, 1);
-	const char *hdr = "Received: from client.example (192.0.2.7)\r\n\tby mx.test.example "
+	const char *hdr = "Return-Path: <sender@far.example>\r\n"
+	                  "Received: from client.example (192.0.2.7)\r\n\tby mx.test.example "
 	                  "(mailraft) with ESMTP id ";
 	ASSERT(strncmp(ib.raw, hdr, strlen(hdr)) == 0);
 	ASSERT(strstr(ib.raw, "\r\n\tfor <Alice@Example.com>;\r\n\t") != NULL);
