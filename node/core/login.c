@@ -130,3 +130,17 @@ int login_sasl_plain(const char *b64, size_t len, char user[LOGIN_USER_MAX],
 	sodium_memzero(bin, sizeof bin);
 	return rv;
 }
+
+int login_b64_field(const char *b64, size_t len, char *out, size_t cap)
+{
+	size_t n = 0;
+	if (cap < 2 || len > (cap / 3 + 1) * 4 ||
+	    sodium_base642bin((unsigned char *)out, cap - 1, b64, len, NULL, &n, NULL,
+	                      sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    memchr(out, 0, n)) {
+		sodium_memzero(out, cap);
+		return MR_EINVAL;
+	}
+	out[n] = 0;
+	return 0;
+}

@@ -29,4 +29,8 @@ int login_check(const char *user, size_t ulen, const char *pass, size_t plen, lo
 int login_sasl_plain(const char *b64, size_t len, char user[LOGIN_USER_MAX],
                      char pass[LOGIN_PASS_MAX]);
 
+/* Decode one base64 field of the SASL LOGIN mechanism (user name or password) into out
+ * (NUL-terminated, at most cap - 1 bytes, no NUL inside). 0 or MR_EINVAL. */
+int login_b64_field(const char *b64, size_t len, char *out, size_t cap);
+
 #endif

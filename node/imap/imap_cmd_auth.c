@@ -53,7 +53,8 @@ void imap__caps(struct imap_session *s, char *out, size_t n)
 	if (conn_tls_mode(s->c) == CONN_TLS_STARTTLS && !tls_on(s))
 		len += (size_t)snprintf(out + len, n - len, " STARTTLS");
 	if (len < n)
-		snprintf(out + len, n - len, login_allowed(s) ? " AUTH=PLAIN" : " LOGINDISABLED");
+		snprintf(out + len, n - len,
+			 login_allowed(s) ? " AUTH=PLAIN AUTH=LOGIN" : " LOGINDISABLED");
 }
 
 void imap__cmd_capability(struct imap_cmd *cmd)
@@ -211,6 +212,9 @@ static void plain_response(struct imap_session *s, const char *tag, const char *
 	mr_memzero(user, sizeof user);
 }
 
+static void login_mech_step(struct imap_session *s, const char *tag, const char *b64,
+			    size_t len);
+
 void imap__cmd_authenticate(struct imap_cmd *cmd)
 {
 	struct imap_session *s = cmd->s;
@@ -220,7 +224,8 @@ void imap__cmd_authenticate(struct imap_cmd *cmd)
 		imap__bad(s, cmd->tag, "AUTHENTICATE needs a mechanism");
 		return;
 	}
-	if (mr_strcasecmp(mech->str, "PLAIN") != 0) {
+	bool plain = mr_strcasecmp(mech->str, "PLAIN") == 0;
+	if (!plain && mr_strcasecmp(mech->str, "LOGIN") != 0) {
 		conn_printf(s->c, "%s NO Unsupported authentication mechanism\r\n", cmd->tag);
 		return;
 	}
@@ -229,23 +234,73 @@ void imap__cmd_authenticate(struct imap_cmd *cmd)
 			    cmd->tag);
 		return;
 	}
-	if (ir) { /* RFC 4959 SASL-IR */
-		plain_response(s, cmd->tag, ir->str, ir->len);
+	s->auth_step = plain ? 0 : 1;
+	if (ir) { /* RFC 4959 SASL-IR (for LOGIN: the user name) */
+		if (plain)
+			plain_response(s, cmd->tag, ir->str, ir->len);
+		else
+			login_mech_step(s, cmd->tag, ir->str, ir->len);
 		return;
 	}
-	conn_puts(s->c, "+ \r\n");
+	/* LOGIN: the de-facto mechanism's "Username:" prompt, base64 */
+	conn_puts(s->c, plain ? "+ \r\n" : "+ VXNlcm5hbWU6\r\n");
 	s->mode = IMAP_M_AUTH_CONT;
 	s->line_len = 0;
+}
+
+void imap__auth_free(struct imap_session *s)
+{
+	if (s->auth_user) {
+		mr_memzero(s->auth_user, LOGIN_USER_MAX);
+		free(s->auth_user);
+		s->auth_user = NULL;
+	}
+	s->auth_step = 0;
+}
+
+/* One step of AUTHENTICATE LOGIN: the user name (then "Password:") or the password. */
+static void login_mech_step(struct imap_session *s, const char *tag, const char *b64, size_t len)
+{
+	if (s->auth_step == 1) {
+		s->auth_user = xmalloc(LOGIN_USER_MAX);
+		if (login_b64_field(b64, len, s->auth_user, LOGIN_USER_MAX) != 0 || !s->auth_user[0]) {
+			imap__auth_free(s);
+			imap__bad(s, tag, "Invalid base64 user name");
+			return;
+		}
+		s->auth_step = 2;
+		conn_puts(s->c, "+ UGFzc3dvcmQ6\r\n");
+		s->mode = IMAP_M_AUTH_CONT;
+		s->line_len = 0;
+		return;
+	}
+	char pass[LOGIN_PASS_MAX];
+	if (login_b64_field(b64, len, pass, sizeof pass) != 0) {
+		imap__auth_free(s);
+		imap__bad(s, tag, "Invalid base64 password");
+		return;
+	}
+	char user[LOGIN_USER_MAX];
+	snprintf(user, sizeof user, "%s", s->auth_user);
+	imap__auth_free(s);
+	start_login(s, tag, user, strlen(user), pass, strlen(pass));
+	mr_memzero(pass, sizeof pass);
+	mr_memzero(user, sizeof user);
 }
 
 void imap__auth_continue(struct imap_session *s, const char *line, size_t len)
 {
 	s->mode = IMAP_M_COMMAND;
 	if (len == 1 && line[0] == '*') { /* RFC 3501 §6.2.2: client cancelled */
+		imap__auth_free(s);
 		imap__bad(s, s->tag, "Authentication cancelled");
 		return;
 	}
-	plain_response(s, s->tag, line, len); /* the caller wipes and frees the line */
+	/* the caller wipes and frees the line */
+	if (s->auth_step == 0)
+		plain_response(s, s->tag, line, len);
+	else
+		login_mech_step(s, s->tag, line, len);
 }
 
 void imap__cmd_id(struct imap_cmd *cmd)

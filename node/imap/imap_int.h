@@ -81,6 +81,10 @@ struct imap_session {
 	bool qresync;   /* RFC 7162 §3.2.3: ENABLE QRESYNC (implies condstore) */
 	bool utf8;      /* RFC 6855 §3: ENABLE UTF8=ACCEPT (or IMAP4rev2) */
 	bool rev2;      /* RFC 9051: ENABLE IMAP4rev2 */
+	/* AUTHENTICATE in progress: 0 = PLAIN response next; LOGIN: 1 = user name next, 2 =
+	 * password next (auth_user holds the name, LOGIN_USER_MAX bytes, wiped when freed) */
+	unsigned char auth_step;
+	char *auth_user;
 	struct imap_seqset saved; /* RFC 5182 "$": UIDs saved by SEARCH RETURN (SAVE) */
 	unsigned bad;
 	unsigned auth_failures;
@@ -151,6 +155,8 @@ void *imap__deflate_new(void);
 /* The CAPABILITY list for the session's state and transport. */
 void imap__caps(struct imap_session *s, char *out, size_t n);
 /* A SASL continuation line arrived (AUTHENTICATE). */
+/* Wipe and free the state of an AUTHENTICATE exchange (session end, cancel). */
+void imap__auth_free(struct imap_session *s);
 void imap__auth_continue(struct imap_session *s, const char *line, size_t len);
 /* An input line arrived during IDLE. */
 void imap__idle_line(struct imap_session *s, const char *line, size_t len);

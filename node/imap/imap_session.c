@@ -383,6 +383,7 @@ void imap__session_free(struct imap_session *s)
 	imap_parser_free(&s->parser);
 	imap__snap_free(&s->snap);
 	imap_seqset_free(&s->saved);
+	imap__auth_free(s);
 	line_drop(s);
 	free(s->in);
 	free(s);

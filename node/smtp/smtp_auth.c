@@ -22,7 +22,6 @@
 #include <string.h>
 
 #define SMTP_MAX_AUTH_FAILURES 3
-#define SASL_LINE_MAX 2300 /* base64 of LOGIN_USER_MAX*2 + LOGIN_PASS_MAX, and then some */
 
 void smtp__auth_free(struct smtp_session *s)
 {
@@ -144,24 +143,11 @@ static void plain_response(struct smtp_session *s, const char *b64, size_t len)
 	sodium_memzero(user, sizeof user);
 }
 
-/* AUTH LOGIN: one base64 field (user name or password) into out (cap bytes). */
-static int login_field(const char *b64, size_t len, char *out, size_t cap)
-{
-	size_t n = 0;
-	if (len > SASL_LINE_MAX ||
-	    sodium_base642bin((unsigned char *)out, cap - 1, b64, len, NULL, &n, NULL,
-	                      sodium_base64_VARIANT_ORIGINAL) != 0 ||
-	    memchr(out, 0, n))
-		return MR_EINVAL;
-	out[n] = 0;
-	return 0;
-}
-
 static void login_step(struct smtp_session *s, const char *b64, size_t len)
 {
 	if (s->auth_step == 1) {
 		s->auth_login_user = xmalloc(LOGIN_USER_MAX);
-		if (login_field(b64, len, s->auth_login_user, LOGIN_USER_MAX) != 0 ||
+		if (login_b64_field(b64, len, s->auth_login_user, LOGIN_USER_MAX) != 0 ||
 		    !s->auth_login_user[0]) {
 			auth_end(s);
 			auth_failed_reply(s, "501 5.5.2 Invalid base64 user name");
@@ -172,7 +158,7 @@ static void login_step(struct smtp_session *s, const char *b64, size_t len)
 		return;
 	}
 	char pass[LOGIN_PASS_MAX];
-	if (login_field(b64, len, pass, sizeof pass) != 0) {
+	if (login_b64_field(b64, len, pass, sizeof pass) != 0) {
 		sodium_memzero(pass, sizeof pass);
 		auth_end(s);
 		auth_failed_reply(s, "501 5.5.2 Invalid base64 password");

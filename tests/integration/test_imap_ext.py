@@ -154,6 +154,47 @@ def test_authenticate_plain(env):
 		ln.close()
 
 
+def test_authenticate_login(env):
+	"""The SASL LOGIN mechanism: prompts "Username:" / "Password:" in base64, with and
+	without the user name as initial response; imaplib drives it too."""
+	check("AUTH=LOGIN" in env.caps_pre, "AUTH=LOGIN advertised: %r" % sorted(env.caps_pre))
+	b64 = lambda v: base64.b64encode(v.encode()).decode()  # noqa: E731
+	ln = raw(env)
+	try:
+		ln.cmd("l1 AUTHENTICATE LOGIN")
+		eq(ln.readline(), b"+ VXNlcm5hbWU6", "Username: prompt")
+		ln.cmd(b64(USER))
+		eq(ln.readline(), b"+ UGFzc3dvcmQ6", "Password: prompt")
+		ln.cmd(b64("wrong"))
+		lines = ln.imap_until_tagged("l1")
+		check(lines[-1].startswith(b"l1 NO [AUTHENTICATIONFAILED]"), "wrong password: %r" % lines)
+		ln.cmd("l2 AUTHENTICATE LOGIN " + b64(USER))
+		eq(ln.readline(), b"+ UGFzc3dvcmQ6", "user name as initial response")
+		ln.cmd(b64(PW))
+		lines = ln.imap_until_tagged("l2")
+		check(lines[-1].startswith(b"l2 OK"), "LOGIN mechanism: %r" % lines)
+	finally:
+		ln.close()
+	ln = raw(env)
+	try:
+		ln.cmd("l3 AUTHENTICATE LOGIN")
+		eq(ln.readline(), b"+ VXNlcm5hbWU6", "prompt")
+		ln.cmd("!!not base64!!")
+		lines = ln.imap_until_tagged("l3")
+		check(lines[-1].startswith(b"l3 BAD"), "bad base64: %r" % lines)
+		cmd(ln, "n", "NOOP")
+	finally:
+		ln.close()
+	m = env.node.imap()
+	try:
+		answers = iter([USER.encode(), PW.encode()])
+		typ, d = m.authenticate("LOGIN", lambda _: next(answers))
+		eq(typ, "OK", "imaplib AUTHENTICATE LOGIN")
+		m.logout()
+	finally:
+		mrtest.quiet_close(m)
+
+
 def test_literal_plus(env):
 	if "LITERAL+" not in env.caps_pre and "LITERAL+" not in env.caps:
 		return
