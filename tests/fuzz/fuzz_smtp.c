@@ -138,7 +138,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_free(&o2);
 
 	char user[LOGIN_USER_MAX], pass[LOGIN_PASS_MAX];
-	int rv = login_sasl_plain((const char *)data, size, user, pass);
+	int rv = login_b64_field((const char *)data, size, user, sizeof user);
+	CHECK(rv == 0 || rv == MR_EINVAL);
+	if (rv == 0)
+		CHECK(strnlen(user, sizeof user) < sizeof user);
+	rv = login_sasl_plain((const char *)data, size, user, pass);
 	CHECK(rv == 0 || rv == MR_EINVAL || rv == MR_EPERM);
 	if (rv == 0) {
 		size_t ul = strnlen(user, sizeof user), pl = strnlen(pass, sizeof pass);

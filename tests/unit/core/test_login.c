@@ -57,7 +57,24 @@ static void test_plain_bad(void)
 	ASSERT_ERR(login_sasl_plain(longb64, sizeof longb64, user, pass), MR_EINVAL);
 }
 
+/* The SASL LOGIN mechanism's fields. */
+static void test_b64_field(void)
+{
+	char out[16];
+	ASSERT_OK(login_b64_field("YWxpY2U=", 8, out, sizeof out));
+	ASSERT_EQ_STR(out, "alice");
+	ASSERT_OK(login_b64_field("", 0, out, sizeof out)); /* empty: the caller decides */
+	ASSERT_EQ_STR(out, "");
+	ASSERT_ERR(login_b64_field("YQBi", 4, out, sizeof out), MR_EINVAL); /* "a\0b" */
+	ASSERT_ERR(login_b64_field("!!!!", 4, out, sizeof out), MR_EINVAL);
+	/* 16 decoded bytes do not fit 15 + NUL */
+	ASSERT_ERR(login_b64_field("MDEyMzQ1Njc4OWFiY2RlZg==", 24, out, sizeof out), MR_EINVAL);
+	ASSERT_OK(login_b64_field("MDEyMzQ1Njc4OWFiY2Rl", 20, out, sizeof out));
+	ASSERT_EQ_STR(out, "0123456789abcde");
+}
+
 static const struct unit_test tests[] = {
+    {"b64_field", test_b64_field},
     {"plain_ok", test_plain_ok},
     {"plain_bad", test_plain_bad},
     {NULL, NULL},
