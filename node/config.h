@@ -22,6 +22,7 @@ struct config {
 	char smtp_listen[128];    /* MX, STARTTLS offered */
 	char submission_listen[128];  /* submission (RFC 6409), STARTTLS, AUTH after TLS */
 	char submissions_listen[128]; /* submission over implicit TLS (RFC 8314) */
+	bool submission_copy_to_sent; /* keep a \Seen copy of submitted mail in the sender's \Sent */
 	char imap_listen[128];    /* STARTTLS, LOGINDISABLED before TLS */
 	char imaps_listen[128];   /* implicit TLS */
 	char pop3_listen[128];    /* STLS */

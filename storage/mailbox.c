@@ -114,6 +114,20 @@ static int next_uidvalidity(struct store_db *db, uint32_t *uv_r)
 	return 0;
 }
 
+int mbox_folder_special(struct store_db *db, const char *special, char *name, size_t cap)
+{
+	sqlite3_stmt *s = store_stmt(db, "SELECT name FROM folders WHERE special = ?"
+	                                 " ORDER BY id LIMIT 1");
+	if (!s)
+		return MR_EIO;
+	sqlite3_bind_text(s, 1, special, -1, SQLITE_TRANSIENT);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		snprintf(name, cap, "%s", (const char *)sqlite3_column_text(s, 0));
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? MR_ENOTFOUND : MR_EIO;
+}
+
 int mbox_folder_create(struct store_db *db, const char *name, const char *special)
 {
 	if (!name_ok(name) ||

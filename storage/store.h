@@ -185,6 +185,9 @@ struct mbox_folder {
 };
 
 int mbox_folder_get(struct store_db *db, const char *name, struct mbox_folder *f_r);
+/* The name of the first folder with this special use (RFC 6154, e.g. "\\Sent") into name.
+ * 0, MR_ENOTFOUND, MR_EIO. */
+int mbox_folder_special(struct store_db *db, const char *special, char *name, size_t cap);
 /* Creates with a fresh UIDVALIDITY; MR_EEXIST. Runs its own transaction. */
 int mbox_folder_create(struct store_db *db, const char *name, const char *special);
 /* Next MODSEQ value; must be called inside a transaction (bumps meta.modseq). */

@@ -45,6 +45,7 @@ static const struct ckey keys[] = {
 	{"smtp_listen", S(smtp_listen), "0.0.0.0:25", "SMTP MX (STARTTLS); empty = off", 0, 0, NULL},
 	{"submission_listen", S(submission_listen), "0.0.0.0:587", "SMTP submission (STARTTLS, AUTH after TLS); empty = off", 0, 0, NULL},
 	{"submissions_listen", S(submissions_listen), "0.0.0.0:465", "SMTP submission over implicit TLS; empty = off", 0, 0, NULL},
+	{"submission_copy_to_sent", BOOL(submission_copy_to_sent), "false", "store a copy of each submitted message in the sender's Sent folder (for clients that do not save sent mail)", 0, 0, NULL},
 	{"imap_listen", S(imap_listen), "0.0.0.0:143", "IMAP (STARTTLS); empty = off", 0, 0, NULL},
 	{"imaps_listen", S(imaps_listen), "0.0.0.0:993", "IMAP over implicit TLS; empty = off", 0, 0, NULL},
 	{"pop3_listen", S(pop3_listen), "0.0.0.0:110", "POP3 (STLS); empty = off", 0, 0, NULL},

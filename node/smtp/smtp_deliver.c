@@ -101,6 +101,7 @@ struct deliver_job {
 	struct smtp_msg *msg;
 	int64_t now;
 	uint32_t uid;
+	bool sent_copy; /* submission_copy_to_sent: the sender's \Sent folder, \Seen */
 };
 
 /* Runs on the account database's actor thread. */
@@ -109,9 +110,18 @@ static int deliver_job_fn(struct store_db *db, void *arg)
 	struct deliver_job *j = arg;
 	struct smtp_msg *m = j->msg;
 	msg_summarize(m);
+	char folder[512] = "INBOX";
+	if (j->sent_copy) {
+		int r = mbox_folder_special(db, "\\Sent", folder, sizeof folder);
+		if (r == MR_ENOTFOUND)
+			return 0; /* the user removed it: no copy */
+		if (r != 0)
+			return r;
+	}
 	int rv = store_tx_begin(db);
 	if (rv == 0) {
-		rv = mbox_append(db, "INBOX", "", j->now, m->raw, m->len, m->env, m->bs, &j->uid);
+		rv = mbox_append(db, folder, j->sent_copy ? "\\Seen" : "", j->now, m->raw, m->len,
+		                 m->env, m->bs, &j->uid);
 		if (rv == 0)
 			rv = store_tx_commit(db);
 		else
@@ -154,7 +164,11 @@ static void deliver_done(void *arg, int rv)
 {
 	struct deliver_job *j = arg;
 	struct delivery *dl = j->dl;
-	if (rv != 0) {
+	if (rv != 0 && j->sent_copy) {
+		/* the recipients have it: a missing Sent copy must not make the client resend */
+		log_warn("smtp", "copy to Sent failed queue_id=%s err=%s", dl->queue_id,
+		         mr_strerror(rv));
+	} else if (rv != 0) {
 		dl->failed++;
 		log_warn("smtp", "store failed queue_id=%s err=%s", dl->queue_id, mr_strerror(rv));
 	}
@@ -182,18 +196,21 @@ void smtp__deliver(struct smtp_session *s)
 	/* pending starts at 1 so that a job finishing early cannot end the delivery while we
 	 * are still queueing the others */
 	dl->pending = 1;
-	for (size_t i = 0; i < dl->ndb; i++) {
+	bool sent = s->submission && s->authed && n->cfg->submission_copy_to_sent;
+	for (size_t i = 0; i < dl->ndb + (sent ? 1 : 0); i++) {
 		struct deliver_job *j = xmalloc(sizeof *j);
 		j->dl = dl;
 		j->msg = msg_ref(dl->msg);
 		j->now = dl->now;
+		j->sent_copy = i == dl->ndb;
 		dl->pending++;
-		int rv = store_submit(n->store, dl->dbnames[i], STORE_GROUP, deliver_job_fn,
-		                      deliver_done, j);
+		int rv = store_submit(n->store, j->sent_copy ? s->auth_db : dl->dbnames[i],
+		                      STORE_GROUP, deliver_job_fn, deliver_done, j);
 		if (rv != 0) {
 			/* done will never be called for this one */
 			dl->pending--;
-			dl->failed++;
+			if (!j->sent_copy)
+				dl->failed++;
 			log_warn("smtp", "store submit failed queue_id=%s err=%s", dl->queue_id,
 			         mr_strerror(rv));
 			msg_unref(&j->msg);

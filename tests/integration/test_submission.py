@@ -24,7 +24,7 @@ OTHER, OTHER_PW = "bob@" + DOMAIN, "subm-pw-2"
 
 
 def setup(env):
-	n = env.new_node("submission")
+	n = env.new_node("submission", conf={"submission_copy_to_sent": "true"})
 	env.node = n
 	n.start()
 	n.add_domain(DOMAIN)
@@ -206,6 +206,36 @@ def test_bdat_submission(env):
 	raw = fetch_subject(env, OTHER, OTHER_PW, "via-bdat")
 	check(re.search(rb"^Date: ", raw, re.M) and re.search(rb"^Message-ID: <", raw, re.M),
 		"Date and Message-ID added after BDAT: %r" % raw[:600])
+
+
+def test_copy_to_sent(env):
+	"""submission_copy_to_sent: the sender's \\Sent folder gets the message, \\Seen; the MX does not
+	copy anything."""
+	s = submission(env, implicit=True)
+	try:
+		s.login(USER, PW)
+		eq(s.sendmail(USER, [OTHER], message("sent-copy")), {}, "submit")
+	finally:
+		s.quit()
+	fetch_subject(env, OTHER, OTHER_PW, "sent-copy")
+	# the same sender over the MX (unauthenticated): no copy
+	eq(env.node.send(USER, [OTHER], message("mx-no-copy")), {}, "MX delivery")
+	m = env.node.imap(USER, PW)
+	try:
+		typ, d = m.select("Sent")
+		eq(typ, "OK", "Sent exists")
+		typ, d = m.search(None, "SUBJECT", "sent-copy")
+		nums = d[0].split()
+		eq(len(nums), 1, "one copy in Sent")
+		typ, d = m.fetch(nums[0], "(FLAGS)")
+		check(b"\\Seen" in d[0], "copy is \\Seen: %r" % d)
+		typ, d = m.search(None, "SUBJECT", "mx-no-copy")
+		eq(d[0], b"", "no Sent copy of MX mail")
+		typ, d = m.select("INBOX")
+		typ, d = m.search(None, "SUBJECT", "sent-copy")
+		eq(d[0], b"", "not in the sender's INBOX")
+	finally:
+		m.logout()
 
 
 def test_headers_kept(env):

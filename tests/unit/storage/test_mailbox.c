@@ -46,6 +46,29 @@ static void test_defaults(void)
 	store_close(&st);
 }
 
+/* mbox_folder_special: the folder with a special use, whatever its name. */
+static int job_special(struct store_db *db, void *arg)
+{
+	(void)arg;
+	char name[64];
+	ASSERT_OK(mbox_folder_special(db, "\\Sent", name, sizeof name));
+	ASSERT_EQ_STR(name, "Sent");
+	ASSERT_OK(store_tx_begin(db));
+	ASSERT_OK(store_exec(db, "UPDATE folders SET name = 'Sent Items' WHERE name = 'Sent'"));
+	ASSERT_OK(store_tx_commit(db));
+	ASSERT_OK(mbox_folder_special(db, "\\Sent", name, sizeof name));
+	ASSERT_EQ_STR(name, "Sent Items");
+	ASSERT_ERR(mbox_folder_special(db, "\\Flagged", name, sizeof name), MR_ENOTFOUND);
+	return 0;
+}
+
+static void test_special(void)
+{
+	struct store *st = th_open();
+	ASSERT_OK(store_run(st, ACCT, STORE_CREATE, job_special, NULL));
+	store_close(&st);
+}
+
 static int job_folders(struct store_db *db, void *arg)
 {
 	struct mbox_folder a, b;
@@ -217,6 +240,7 @@ static void test_many_databases(void)
 }
 
 static const struct unit_test tests[] = {
+    {"special", test_special},
     {"defaults", test_defaults},
     {"folders", test_folders},
     {"append and reopen", test_append_and_reopen},
