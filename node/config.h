@@ -23,6 +23,11 @@ struct config {
 	char submission_listen[128];  /* submission (RFC 6409), STARTTLS, AUTH after TLS */
 	char submissions_listen[128]; /* submission over implicit TLS (RFC 8314) */
 	bool submission_copy_to_sent; /* keep a \Seen copy of submitted mail in the sender's \Sent */
+	/* rate limits (core/ratelimit.h), 0 = none */
+	unsigned smtp_rate_connections_per_ip;         /* per minute */
+	unsigned smtp_rate_messages_per_ip;            /* per hour, MX */
+	unsigned smtp_rate_messages_per_sender_domain; /* per hour, MX */
+	unsigned submission_rate_messages_per_user;    /* per hour */
 	char imap_listen[128];    /* STARTTLS, LOGINDISABLED before TLS */
 	char imaps_listen[128];   /* implicit TLS */
 	char pop3_listen[128];    /* STLS */

@@ -99,7 +99,8 @@ static void hook_fetch(void *ud, char kind, uint64_t key)
 	mirror_send(kind, key, 'g');
 }
 
-static int secret_of(const struct config *cfg, unsigned char out[32], char *err, size_t errlen)
+int authlimit_redis_secret(const struct config *cfg, unsigned char out[32], char *err,
+                           size_t errlen)
 {
 	if (cfg->redis_secret[0]) {
 		authlimit_redis_derive_key(cfg->redis_secret, strlen(cfg->redis_secret), out);
@@ -130,7 +131,7 @@ int authlimit_redis_attach(struct authlimit *al, struct redis *r, const struct c
                            char *err, size_t errlen)
 {
 	unsigned char hkey[32];
-	if (secret_of(cfg, hkey, err, errlen) != 0)
+	if (authlimit_redis_secret(cfg, hkey, err, errlen) != 0)
 		return -1;
 	M.al = al;
 	M.r = r;

@@ -22,6 +22,10 @@
 void authlimit_redis_derive_key(const void *secret, size_t len, unsigned char out[32]);
 /* The Redis key of (kind, digest) into out (at least 32 bytes). */
 void authlimit_redis_key_name(char kind, uint64_t key, char *out, size_t outlen);
+/* The 32-byte key naming shared counters, the same on every node: from redis_secret, else
+ * from the master key. 0, or -1 with err filled. (Also used by core/ratelimit.) */
+int authlimit_redis_secret(const struct config *cfg, unsigned char out[32], char *err,
+                           size_t errlen);
 
 /* Mirror `al` to `r`, keyed from cfg->redis_secret or the master key file. 0, or -1 with err
  * (the table is then left without a mirror). `al` and `r` must outlive the attachment. */

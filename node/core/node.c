@@ -4,6 +4,8 @@
 #include "node.h"
 #include "common/log.h"
 #include "core/authlimit_redis.h"
+#include "core/ratelimit.h"
+#include <sodium.h>
 #include "core/redis.h"
 
 static struct node *the_node;
@@ -38,6 +40,12 @@ static void start_redis(struct node *n)
 	}
 	if (authlimit_redis_attach(authlimit_global(), the_redis, n->cfg, err, sizeof err) != 0)
 		log_error("redis", "%s; login failures are counted per node", err);
+	unsigned char key[32];
+	if (authlimit_redis_secret(n->cfg, key, err, sizeof err) == 0)
+		ratelimit_share(ratelimit_global(), the_redis, key);
+	else
+		log_error("redis", "%s; rate limits are counted per node", err);
+	sodium_memzero(key, sizeof key);
 }
 
 void node_set(struct node *n)
@@ -52,6 +60,7 @@ void node_stop_services(void)
 	if (!the_redis)
 		return;
 	authlimit_redis_detach(authlimit_global());
+	ratelimit_share(ratelimit_global(), NULL, NULL);
 	redis_close(the_redis);
 	the_redis = NULL;
 }

@@ -2,10 +2,36 @@
  * parameters, checks the declared SIZE against the limit (RFC 1870 §6.1, 552 5.3.4) and the
  * SMTPUTF8 requirement for non-ASCII addresses (RFC 6531 §3.7.4.1, 553 5.6.7), then opens the
  * mail transaction (on submission once the sender is known to be the user's: smtp_auth.c).
+ * Over a rate limit (per client IP and sender domain on the MX, per user on submission) the
+ * command is answered 451 4.7.1 and nothing is counted.
  */
 #include "smtp_int.h"
 #include "node.h"
+#include "core/ratelimit.h"
+#include "net/conn.h"
+#include <string.h>
 #include "common/err.h"
+
+/* Rate limits (core/ratelimit.h): per authenticated user on submission; per client IP and
+ * per sender domain on the MX. Counted when MAIL is accepted so far. */
+static bool within_rate(struct smtp_session *s, const struct smtp_path *from)
+{
+	const struct config *cfg = node_get()->cfg;
+	struct ratelimit *rl = ratelimit_global();
+	if (s->submission)
+		return ratelimit_hit(rl, RL_MSG_USER, s->auth_user,
+		                     cfg->submission_rate_messages_per_user, RATELIMIT_HOUR_MS);
+	const char *at = from->null ? NULL : strrchr(from->addr, '@');
+	const char *ip = conn_peer(s->c), *dom = at ? at + 1 : "";
+	unsigned lip = cfg->smtp_rate_messages_per_ip, ldom = cfg->smtp_rate_messages_per_sender_domain;
+	/* both limits must allow it before it counts against either */
+	if (!ratelimit_check(rl, RL_MSG_IP, ip, lip, RATELIMIT_HOUR_MS) ||
+	    !ratelimit_check(rl, RL_MSG_DOMAIN, dom, ldom, RATELIMIT_HOUR_MS))
+		return false;
+	(void)ratelimit_hit(rl, RL_MSG_IP, ip, lip, RATELIMIT_HOUR_MS);
+	(void)ratelimit_hit(rl, RL_MSG_DOMAIN, dom, ldom, RATELIMIT_HOUR_MS);
+	return true;
+}
 
 void smtp__cmd_mail(struct smtp_session *s, const char *args, size_t len)
 {
@@ -37,6 +63,10 @@ void smtp__cmd_mail(struct smtp_session *s, const char *args, size_t len)
 	uint64_t max = node_get()->cfg->max_message_size;
 	if (params.has_size && params.size > max) {
 		smtp__reply(s, "552 5.3.4 Error: message size exceeds fixed limit");
+		return;
+	}
+	if (!within_rate(s, &path)) {
+		smtp__reply(s, "451 4.7.1 Error: too many messages, try again later");
 		return;
 	}
 	smtp__reset_tx(s);

@@ -12,6 +12,7 @@
 #include "smtp.h"
 #include "smtp_int.h"
 #include "node.h"
+#include "core/ratelimit.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -246,6 +247,14 @@ static struct smtp_session *open_session(struct conn *c, bool submission)
 	if (!node_serving()) {
 		/* RFC 5321 §3.1, §4.2.3: 421 instead of the greeting; senders retry later */
 		smtp__reply(s, "421 4.3.2 %s Service not available yet, try again later",
+			    n->hostname);
+		conn_close(c);
+		return s;
+	}
+	if (!ratelimit_hit(ratelimit_global(), RL_CONN_IP, conn_peer(c),
+	                   n->cfg->smtp_rate_connections_per_ip, RATELIMIT_MINUTE_MS)) {
+		log_info("smtp", "connection rate limit peer=%s", conn_peer(c));
+		smtp__reply(s, "421 4.7.0 %s Too many connections from your address, try again later",
 			    n->hostname);
 		conn_close(c);
 		return s;
