@@ -52,6 +52,9 @@ struct config {
 	char redis_password[256];   /* AUTH; "" = none */
 	unsigned redis_db;          /* SELECT */
 	char redis_secret[256];     /* keys the hashed Redis key names; "" = from the master key */
+	/* DNS (node/dns/dns.h; not used by any frontend yet) */
+	char dns_resolver[128];     /* forwarder "ip[:port]"; "" = the servers of /etc/resolv.conf */
+	char dns_dnssec[1024];      /* DNSSEC trust-anchor file (DS/DNSKEY); "" = no validation */
 };
 
 /* Defaults for every key. */

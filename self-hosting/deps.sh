@@ -5,8 +5,10 @@ set -eu
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 BUILD_PKGS="build-essential cmake pkg-config libssl-dev openssl libsqlcipher-dev libsodium-dev \
-libhiredis-dev libraft-dev libuv1-dev libnng-dev libprotobuf-c-dev protobuf-c-compiler zlib1g-dev"
-TEST_PKGS="clang libclang-rt-14-dev python3 swaks curl redis-server sqlcipher isync offlineimap3 interimap"
+libhiredis-dev libraft-dev libuv1-dev libnng-dev libprotobuf-c-dev protobuf-c-compiler zlib1g-dev \
+libunbound-dev libevent-dev"
+TEST_PKGS="clang libclang-rt-14-dev python3 swaks curl redis-server sqlcipher isync offlineimap3 interimap \
+nsd ldnsutils python3-dkim python3-nacl"
 PKGS="$BUILD_PKGS"
 [ "${1:-}" = "--test" ] && PKGS="$PKGS $TEST_PKGS"
 missing=""

@@ -71,6 +71,8 @@ static const struct ckey keys[] = {
 	{"redis_password", S(redis_password), "", "Redis AUTH password; empty = none", 0, 0, NULL},
 	{"redis_db", UINT(redis_db), "0", "Redis database number (SELECT)", 0, 1000, NULL},
 	{"redis_secret", S(redis_secret), "", "secret keying the hashed Redis key names (the same on every node); empty = derived from the master key (shared in a cluster)", 0, 0, NULL},
+	{"dns_resolver", S(dns_resolver), "", "DNS server ip[:port] to send every query to; empty = the servers of /etc/resolv.conf", 0, 0, NULL},
+	{"dns_dnssec", S(dns_dnssec), "", "DNSSEC trust-anchor file (DS or DNSKEY records, e.g. /usr/share/dns/root.key); empty = no validation (no DANE)", 0, 0, NULL},
 };
 
 static int set_value(struct config *cfg, const struct ckey *k, const char *v, char *why,
