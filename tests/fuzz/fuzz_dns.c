@@ -69,8 +69,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	enum dns_type type = types[data[0] % (sizeof types / sizeof types[0])];
-	uint8_t *recs[MAX_RECS];
-	size_t lens[MAX_RECS], n = 0, off = 1;
+	uint8_t *recs[MAX_RECS] = {NULL};
+	size_t lens[MAX_RECS] = {0}, n = 0, off = 1;
 	while (off + 2 <= size && n < MAX_RECS) {
 		size_t l = (size_t)data[off] << 8 | data[off + 1];
 		off += 2;
