@@ -182,6 +182,18 @@ int dir_account_get(struct store_db *d, const char *address, struct dir_account 
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? MR_ENOTFOUND : MR_EIO;
 }
 
+int dir_quota_of_db(struct store_db *d, const char *dbname, int64_t *quota_r)
+{
+	sqlite3_stmt *s = store_stmt(d, "SELECT quota FROM accounts WHERE dbname = ?");
+	if (!s)
+		return MR_EIO;
+	sqlite3_bind_text(s, 1, dbname, -1, SQLITE_TRANSIENT);
+	int rc = sqlite3_step(s);
+	*quota_r = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? MR_ENOTFOUND : MR_EIO;
+}
+
 int dir_account_add(struct store_db *d, const char *address, const char *pwhash, int64_t quota,
                     struct dir_account *acct_r)
 {

@@ -114,6 +114,20 @@ static int next_uidvalidity(struct store_db *db, uint32_t *uv_r)
 	return 0;
 }
 
+int mbox_usage(struct store_db *db, uint64_t *used_r)
+{
+	sqlite3_stmt *st = store_stmt(db, "SELECT COALESCE(SUM(size), 0) FROM messages");
+	if (!st)
+		return MR_EIO;
+	int rc = sqlite3_step(st);
+	int64_t used = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return MR_EIO;
+	*used_r = used > 0 ? (uint64_t)used : 0;
+	return 0;
+}
+
 int mbox_folder_special(struct store_db *db, const char *special, char *name, size_t cap)
 {
 	sqlite3_stmt *s = store_stmt(db, "SELECT name FROM folders WHERE special = ?"

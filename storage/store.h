@@ -138,6 +138,8 @@ bool dir_domain_exists(struct store_db *d, const char *domain);
 int dir_account_add(struct store_db *d, const char *address, const char *pwhash, int64_t quota,
 		    struct dir_account *acct_r);
 int dir_account_get(struct store_db *d, const char *address, struct dir_account *acct_r);
+/* The quota in bytes (0 = none) of the account whose database is dbname. MR_ENOTFOUND. */
+int dir_quota_of_db(struct store_db *d, const char *dbname, int64_t *quota_r);
 int dir_account_rm(struct store_db *d, const char *address, struct dir_account *acct_r);
 int dir_account_passwd(struct store_db *d, const char *address, const char *pwhash);
 int dir_account_list(struct store_db *d, dir_list_cb cb, void *ud); /* cb(ud, address, dbname) */
@@ -185,6 +187,8 @@ struct mbox_folder {
 };
 
 int mbox_folder_get(struct store_db *db, const char *name, struct mbox_folder *f_r);
+/* Bytes used by every message of the mailbox (the quota's STORAGE resource). */
+int mbox_usage(struct store_db *db, uint64_t *used_r);
 /* The name of the first folder with this special use (RFC 6154, e.g. "\\Sent") into name.
  * 0, MR_ENOTFOUND, MR_EIO. */
 int mbox_folder_special(struct store_db *db, const char *special, char *name, size_t cap);

@@ -20,7 +20,7 @@ struct quota_arg {
 static int put_quota(struct store_db *db, struct imap_job *j)
 {
 	uint64_t used;
-	int rv = imap__quota_used(db, &used);
+	int rv = mbox_usage(db, &used);
 	if (rv != 0)
 		return rv;
 	buf_printf(&j->out, "* QUOTA \"\" (STORAGE %llu %llu)\r\n",

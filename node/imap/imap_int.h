@@ -289,8 +289,6 @@ int imap__status_put(struct store_db *db, struct buf *out, const char *name, uns
 /* RFC 8474 MAILBOXID of a folder, written to out. */
 const char *imap__mailboxid(const struct mbox_folder *f, char out[40]);
 
-/* Bytes of every message of the account (the STORAGE resource, RFC 9208 §5.1). */
-int imap__quota_used(struct store_db *db, uint64_t *used_r);
 /* MR_EQUOTA when adding `add` bytes would exceed quota (bytes; <= 0: unlimited). */
 int imap__quota_check(struct store_db *db, int64_t quota, uint64_t add);
 

@@ -80,26 +80,12 @@ int imap__msg_set_flags(struct store_db *db, int64_t folder, int64_t id, const c
 }
 
 
-int imap__quota_used(struct store_db *db, uint64_t *used_r)
-{
-	sqlite3_stmt *st = store_stmt(db, "SELECT COALESCE(SUM(size), 0) FROM messages");
-	if (!st)
-		return MR_EIO;
-	int rc = sqlite3_step(st);
-	int64_t used = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW)
-		return MR_EIO;
-	*used_r = used > 0 ? (uint64_t)used : 0;
-	return 0;
-}
-
 int imap__quota_check(struct store_db *db, int64_t quota, uint64_t add)
 {
 	if (quota <= 0)
 		return 0;
 	uint64_t used;
-	int rv = imap__quota_used(db, &used);
+	int rv = mbox_usage(db, &used);
 	if (rv != 0)
 		return rv;
 	return used + add > (uint64_t)quota ? MR_EQUOTA : 0;

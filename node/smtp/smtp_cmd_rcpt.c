@@ -1,8 +1,10 @@
 /* smtp_cmd_rcpt.c - RCPT TO (RFC 5321 §4.1.1.3): parses the forward path, enforces the recipient
  * limit (§4.5.3.1.10, 452 4.5.3), then resolves the address in the directory with a store job
  * on STORE_DIRECTORY while the connection is paused. Unknown users get 550 5.1.1, domains that
- * are not ours 550 5.7.1 (we never relay), lookup failures 451 4.3.0. Accepted recipients add
- * their account databases, deduplicated, to the transaction.
+ * are not ours 550 5.7.1 (we never relay), lookup failures 451 4.3.0. The quota of every
+ * account the address names is then checked on that account's actor (usage plus the declared
+ * SIZE, or one byte): a full mailbox answers 452 4.2.2. Accepted recipients add their account
+ * databases, deduplicated, to the transaction.
  */
 #include "smtp_int.h"
 #include "node.h"
@@ -26,6 +28,10 @@ struct rcpt_job {
 	bool domain_known;
 	char **names;
 	size_t n;
+	int64_t *quota; /* per name: the account's quota in bytes, 0 = none */
+	/* quota checks in flight (loop thread) */
+	size_t checks;
+	bool full, check_failed;
 };
 
 /* dir_resolve's answer means "no such local recipient" (MR_EINVAL: an address the directory
@@ -42,6 +48,12 @@ static int rcpt_job_fn(struct store_db *db, void *arg)
 	j->rv = dir_resolve(db, j->lookup, &j->names, &j->n);
 	if (rcpt_missing(j))
 		j->domain_known = dir_domain_exists(db, j->domain);
+	if (j->rv == 0 && j->n > 0) {
+		j->quota = xcalloc(j->n, sizeof *j->quota);
+		for (size_t i = 0; i < j->n; i++)
+			if (dir_quota_of_db(db, j->names[i], &j->quota[i]) == MR_EIO)
+				return MR_EIO;
+	}
 	return 0;
 }
 
@@ -49,6 +61,7 @@ static void job_free(struct rcpt_job *j)
 {
 	if (j->names)
 		dir_names_free(j->names, j->n);
+	free(j->quota);
 	free(j);
 }
 
@@ -77,16 +90,18 @@ static bool add_dbnames(struct smtp_session *s, struct rcpt_job *j)
 	return true;
 }
 
-static void rcpt_done(void *arg, int rv)
+/* The lookup and the quota checks are over: reply (loop thread, the session usable). */
+static void rcpt_answer(struct smtp_session *s, struct rcpt_job *j, int rv)
 {
-	struct rcpt_job *j = arg;
-	struct smtp_session *s = j->s;
-	if (!smtp__async_end(s)) {
-		job_free(j);
-		return;
-	}
 	const char *addr = j->path.addr;
-	if (rv == 0 && j->rv == 0 && j->n > 0) {
+	if (rv == 0 && j->rv == 0 && j->n > 0 && j->check_failed) {
+		smtp__reply(s, "451 4.3.0 <%s>: Temporary lookup failure", addr);
+	} else if (rv == 0 && j->rv == 0 && j->n > 0 && j->full) {
+		/* RFC 3463 X.2.2: mailbox full; temporary, the owner may make room */
+		s->rcpt_rejected++;
+		log_info("smtp", "recipient over quota conn=%llu", (unsigned long long)conn_id(s->c));
+		smtp__reply(s, "452 4.2.2 <%s>: Mailbox full", addr);
+	} else if (rv == 0 && j->rv == 0 && j->n > 0) {
 		if (!add_dbnames(s, j)) {
 			smtp__reply(s, "452 4.5.3 Error: too many recipients");
 		} else {
@@ -113,8 +128,80 @@ static void rcpt_done(void *arg, int rv)
 		         (unsigned long long)conn_id(s->c), mr_strerror(rv ? rv : j->rv));
 		smtp__reply(s, "451 4.3.0 <%s>: Temporary lookup failure", addr);
 	}
+}
+
+static void rcpt_finish(struct rcpt_job *j, int rv)
+{
+	struct smtp_session *s = j->s;
+	if (smtp__async_end(s)) {
+		rcpt_answer(s, j, rv);
+		job_free(j);
+		smtp__process(s);
+		return;
+	}
 	job_free(j);
-	smtp__process(s);
+}
+
+/* One account database's usage against its quota (its actor). */
+struct quota_check {
+	struct rcpt_job *j;
+	int64_t quota;
+	uint64_t need; /* bytes the message is declared to have (SIZE), at least 1 */
+	bool full;
+};
+
+static int usage_job(struct store_db *db, void *arg)
+{
+	struct quota_check *q = arg;
+	uint64_t used = 0;
+	int rv = mbox_usage(db, &used);
+	if (rv == 0)
+		q->full = used + q->need > (uint64_t)q->quota;
+	return rv;
+}
+
+static void usage_done(void *arg, int rv)
+{
+	struct quota_check *q = arg;
+	struct rcpt_job *j = q->j;
+	if (rv != 0)
+		j->check_failed = true;
+	else if (q->full)
+		j->full = true;
+	free(q);
+	if (--j->checks == 0)
+		rcpt_finish(j, 0);
+}
+
+/* Directory answer: check the quota of every account it names, then reply. The account
+ * quota is enforced here, per recipient (RFC 3463 X.2.2); the delivery itself never fails on
+ * quota, so a mailbox may go over by the messages accepted while it was below. */
+static void rcpt_done(void *arg, int rv)
+{
+	struct rcpt_job *j = arg;
+	struct smtp_session *s = j->s;
+	if (rv == 0 && j->rv == 0 && j->n > 0 && !s->closed) {
+		uint64_t need = s->params.has_size && s->params.size ? s->params.size : 1;
+		j->checks = 1; /* held while the checks are queued */
+		for (size_t i = 0; i < j->n; i++) {
+			if (j->quota[i] <= 0)
+				continue;
+			struct quota_check *q = xmalloc(sizeof *q);
+			q->j = j;
+			q->quota = j->quota[i];
+			q->need = need;
+			j->checks++;
+			if (store_submit(node_get()->store, j->names[i], 0, usage_job, usage_done,
+			                 q) != 0) {
+				free(q);
+				j->checks--;
+				j->check_failed = true;
+			}
+		}
+		if (--j->checks > 0)
+			return;
+	}
+	rcpt_finish(j, rv);
 }
 
 void smtp__cmd_rcpt(struct smtp_session *s, const char *args, size_t len)

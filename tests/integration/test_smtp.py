@@ -157,6 +157,39 @@ def test_return_path(env):
 		eq(stored.count(b"Return-Path:"), 1, "one Return-Path")
 
 
+def test_quota_at_rcpt(env):
+	"""The account quota on delivery: checked per recipient at RCPT (452 4.2.2 once the mailbox
+	is full, or when the declared SIZE would not fit), other recipients unaffected."""
+	user = "smallbox@" + DOMAIN
+	env.node.ctl("account", "add", user, "--password", "small-pw-1", "--quota", "8K")
+	s = env.node.smtp()
+	try:
+		eq(s.docmd("MAIL", "FROM:<a@remote.test> SIZE=20000")[0], 250, "MAIL with SIZE")
+		eq(s.docmd("RCPT", "TO:<%s>" % user), (452, b"4.2.2 <%s>: Mailbox full" % user.encode()),
+			"declared SIZE over the quota")
+		eq(s.docmd("RCPT", "TO:<%s>" % ALICE)[0], 250, "a recipient with room")
+		s.docmd("RSET")
+	finally:
+		s.close()
+	big = make_message("fill-" + mrtest.rand_token(4), "y" * 9000 + "\n", to=user)
+	s = env.node.smtp()
+	try:
+		# no SIZE declared: the mailbox is still under its quota, so this one goes in (and over)
+		eq(s.docmd("MAIL", "FROM:<a@remote.test>")[0], 250, "MAIL without SIZE")
+		eq(s.docmd("RCPT", "TO:<%s>" % user)[0], 250, "under quota")
+		eq(s.data(big)[0], 250, "delivered")
+	finally:
+		s.close()
+	s = env.node.smtp()
+	try:
+		eq(s.docmd("MAIL", "FROM:<a@remote.test>")[0], 250, "MAIL")
+		eq(s.docmd("RCPT", "TO:<%s>" % user), (452, b"4.2.2 <%s>: Mailbox full" % user.encode()),
+			"full: refused at RCPT")
+		eq(s.docmd("RCPT", "TO:<%s>" % ALICE)[0], 250, "others still accepted")
+	finally:
+		s.close()
+
+
 def test_curl_and_swaks_pipelining(env):
 	"""Two more real clients: curl's SMTP with --ssl-reqd (STARTTLS required) and swaks --pipeline."""
 	subj = "curl-smtp-" + mrtest.rand_token(4)
