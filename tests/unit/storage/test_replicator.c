@@ -39,6 +39,7 @@ static struct fake {
 	pthread_t thr;
 	struct entry *head, *tail;
 	bool stop;
+	bool busy; /* the sequencer is processing an entry */
 	struct store *st[NSTORES];
 	char dirs[NSTORES][600];
 	unsigned nst;
@@ -136,6 +137,7 @@ static void *sequencer(void *arg)
 		F.head = e->next;
 		if (!F.head)
 			F.tail = NULL;
+		F.busy = true;
 		enum fake_mode mode = e->create ? FAKE_OK : F.mode;
 		if (!e->create)
 			F.mode = FAKE_OK;
@@ -146,6 +148,7 @@ static void *sequencer(void *arg)
 		free(e->key);
 		free(e);
 		pthread_mutex_lock(&F.mu);
+		F.busy = false;
 	}
 	pthread_mutex_unlock(&F.mu);
 	return NULL;
@@ -330,8 +333,24 @@ static int job_count_check(struct store_db *db, void *arg)
 	return 0;
 }
 
+/* Wait until the log has reached every store: a proposer's job returns once its own store
+ * applied the entry, while the sequencer may still be applying it to the others. */
+static void fake_drain(void)
+{
+	for (int i = 0; i < 5000; i++) {
+		pthread_mutex_lock(&F.mu);
+		bool idle = !F.head && !F.busy;
+		pthread_mutex_unlock(&F.mu);
+		if (idle)
+			return;
+		usleep(1000);
+	}
+	unit_fail(__FILE__, __LINE__, "the fake log did not drain");
+}
+
 static void check_replicas(const char *db, long want_msgs)
 {
+	fake_drain();
 	struct dump d0;
 	ASSERT_OK(store_run(F.st[0], db, 0, job_dump, &d0));
 	ASSERT_EQ_STR(d0.integrity, "ok");
