@@ -79,15 +79,19 @@ PW=$(cat "$RUN/admin-password")
 SMTP=$(sed -n 's/^smtp_listen = .*:\([0-9]*\)$/\1/p' "$RUN/mailraft.conf")
 IMAPS=$(sed -n 's/^imaps_listen = .*:\([0-9]*\)$/\1/p' "$RUN/mailraft.conf")
 POP3S=$(sed -n 's/^pop3s_listen = .*:\([0-9]*\)$/\1/p' "$RUN/mailraft.conf")
+SUBMS=$(sed -n 's/^submissions_listen = .*:\([0-9]*\)$/\1/p' "$RUN/mailraft.conf")
+SUBMS=${SUBMS:-465}
 cat <<MSG
 
 mailraft is running (pid $(cat "$RUN/mailraftd.pid"), log $RUN/mailraftd.log).
   account:   $ACCOUNT
   password:  $PW
   SMTP MX:   127.0.0.1:$SMTP    IMAPS: 127.0.0.1:$IMAPS    POP3S: 127.0.0.1:$POP3S
+  submission (implicit TLS, AUTH): 127.0.0.1:$SUBMS
 
 Try it:
   swaks --to $ACCOUNT --server 127.0.0.1:$SMTP
+  swaks --to $ACCOUNT --from $ACCOUNT --server 127.0.0.1:$SUBMS --tlsc --auth PLAIN --auth-user $ACCOUNT --auth-password $PW
   curl -k imaps://127.0.0.1:$IMAPS/INBOX -u $ACCOUNT:$PW
   curl -k "imaps://127.0.0.1:$IMAPS/INBOX;UID=1" -u $ACCOUNT:$PW
   curl -k pop3s://127.0.0.1:$POP3S/1 -u $ACCOUNT:$PW
