@@ -82,6 +82,7 @@ struct ctl_call {
 		Mr__CtlDomainAdd domain_add;
 		Mr__CtlDomainList domain_list;
 		Mr__CtlDomainRm domain_rm;
+		Mr__CtlDomainDns domain_dns;
 		Mr__CtlAccountAdd account_add;
 		Mr__CtlAccountList account_list;
 		Mr__CtlAccountRm account_rm;

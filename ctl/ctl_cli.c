@@ -49,6 +49,15 @@ static int b_domain_rm(const struct ctl_opts *o, struct ctl_call *c, char *err, 
 	return 0;
 }
 
+static int b_domain_dns(const struct ctl_opts *o, struct ctl_call *c, char *err, size_t errlen)
+{
+	c->u.domain_dns = (Mr__CtlDomainDns)MR__CTL_DOMAIN_DNS__INIT;
+	c->u.domain_dns.domain = STR(o->args[0]);
+	c->req.cmd_case = MR__CTL_REQUEST__CMD_DOMAIN_DNS;
+	c->req.domain_dns = &c->u.domain_dns;
+	return 0;
+}
+
 static int b_account_add(const struct ctl_opts *o, struct ctl_call *c, char *err, size_t errlen)
 {
 	c->u.account_add = (Mr__CtlAccountAdd)MR__CTL_ACCOUNT_ADD__INIT;
@@ -201,6 +210,8 @@ static const struct ctl_verb ctl_verbs[] = {
     {"status", NULL, "", "node version, uptime, listeners, counts", 0, 0, 0, b_status},
     {"domain", "add", "DOMAIN", "add a local domain", 1, 1, 0, b_domain_add},
     {"domain", "list", "", "list the local domains", 0, 0, 0, b_domain_list},
+    {"domain", "dns", "DOMAIN", "print the DNS records to publish for a local domain", 1, 1, 0,
+     b_domain_dns},
     {"domain", "rm", "DOMAIN", "remove a domain (it must have no accounts or aliases)", 1, 1, 0,
      b_domain_rm},
     {"account", "add", "ADDRESS [--password PW | --password-stdin] [--quota SIZE]",
@@ -241,7 +252,6 @@ static const struct ctl_verb ctl_verbs[] = {
     PLANNED("backup", "verify", "NAME", "check a backup"),
     PLANNED("backup", "restore", "NAME", "restore a backup"),
     PLANNED("backup", "schedule", "SPEC", "schedule backups"),
-    PLANNED("domain", "dns", "DOMAIN", "print the DNS records to publish"),
     PLANNED("domain", "check", "DOMAIN", "compare the published DNS records"),
     PLANNED("account", "quota", "ADDRESS SIZE", "change an account's quota"),
     PLANNED("queue", "list", "", "list the outbound queue"),

@@ -15,6 +15,7 @@ static const struct admin_cmd admin_cmds[] = {
     {MR__CTL_REQUEST__CMD_DOMAIN_ADD, "domain add", admin__cmd_domain_add},
     {MR__CTL_REQUEST__CMD_DOMAIN_LIST, "domain list", admin__cmd_domain_list},
     {MR__CTL_REQUEST__CMD_DOMAIN_RM, "domain rm", admin__cmd_domain_rm},
+    {MR__CTL_REQUEST__CMD_DOMAIN_DNS, "domain dns", admin__cmd_domain_dns},
     {MR__CTL_REQUEST__CMD_ACCOUNT_ADD, "account add", admin__cmd_account_add},
     {MR__CTL_REQUEST__CMD_ACCOUNT_LIST, "account list", admin__cmd_account_list},
     {MR__CTL_REQUEST__CMD_ACCOUNT_RM, "account rm", admin__cmd_account_rm},

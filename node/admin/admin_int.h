@@ -67,6 +67,7 @@ void admin__cmd_status(struct admin_req *r);
 void admin__cmd_domain_add(struct admin_req *r);
 void admin__cmd_domain_list(struct admin_req *r);
 void admin__cmd_domain_rm(struct admin_req *r);
+void admin__cmd_domain_dns(struct admin_req *r);
 void admin__cmd_account_add(struct admin_req *r);
 void admin__cmd_account_list(struct admin_req *r);
 void admin__cmd_account_rm(struct admin_req *r);

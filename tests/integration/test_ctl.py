@@ -117,6 +117,24 @@ def test_domain_errors(env):
 	fails(env, "domain", "add", want=64)
 
 
+def test_domain_dns(env):
+	"""`domain dns`: the records to publish, with this node's hostname and its client ports."""
+	n = env.node
+	doc = n.ctl_json("domain", "dns", D1)
+	host = n.conf["hostname"]
+	got = {(r["name"], r["type"]): r["value"] for r in doc["rows"]}
+	eq(got.get((D1 + ".", "MX")), "10 %s." % host, "MX")
+	eq(got.get((D1 + ".", "TXT")), "v=spf1 mx -all", "SPF")
+	eq(got.get(("_dmarc.%s." % D1, "TXT")), "v=DMARC1; p=quarantine; rua=mailto:postmaster@%s" % D1, "DMARC")
+	for svc, key in (("_submissions._tcp", "submissions"), ("_submission._tcp", "submission"),
+			("_imaps._tcp", "imaps"), ("_pop3s._tcp", "pop3s")):
+		eq(got.get(("%s.%s." % (svc, D1), "SRV")), "0 1 %d %s." % (n.ports[key], host), svc)
+	out = n.ctl("domain", "dns", D1).stdout
+	contains(out, "v=spf1 mx -all", "human output")
+	fails(env, "domain", "dns", "never-added.test", want=67)
+	fails(env, "domain", "dns", "not a domain!", want=65)
+
+
 def test_domain_in_use(env):
 	n = env.node
 	n.ctl("domain", "add", "busy.test")

@@ -91,7 +91,7 @@ static void test_planned(void)
 	struct ctl_opts o;
 	const char *planned[][2] = {{"cluster", "failover"}, {"backup", "create"},
 	                            {"queue", "list"},       {"dkim", "rotate"},
-	                            {"cert", "reload"},      {"domain", "dns"}};
+	                            {"cert", "reload"},      {"domain", "check"}};
 	for (size_t i = 0; i < MR_ARRAY_LEN(planned); i++) {
 		char *argv[] = {"mailraftctl", (char *)planned[i][0], (char *)planned[i][1], "x",
 		                NULL};
