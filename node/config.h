@@ -23,6 +23,7 @@ struct config {
 	char submission_listen[128];  /* submission (RFC 6409), STARTTLS, AUTH after TLS */
 	char submissions_listen[128]; /* submission over implicit TLS (RFC 8314) */
 	bool submission_copy_to_sent; /* keep a \Seen copy of submitted mail in the sender's \Sent */
+	char postmaster_address[320];  /* RFC 5321 §4.5.1 fallback for postmaster@<local domain> */
 	/* rate limits (core/ratelimit.h), 0 = none */
 	unsigned smtp_rate_connections_per_ip;         /* per minute */
 	unsigned smtp_rate_messages_per_ip;            /* per hour, MX */

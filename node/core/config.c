@@ -49,6 +49,7 @@ static const struct ckey keys[] = {
 	{"smtp_rate_messages_per_ip", UINT(smtp_rate_messages_per_ip), "0", "messages per client IP per hour on the MX (0 = no limit)", 0, 100000000, NULL},
 	{"smtp_rate_messages_per_sender_domain", UINT(smtp_rate_messages_per_sender_domain), "0", "messages per envelope sender domain per hour on the MX (0 = no limit)", 0, 100000000, NULL},
 	{"submission_rate_messages_per_user", UINT(submission_rate_messages_per_user), "0", "messages per authenticated user per hour on submission (0 = no limit)", 0, 100000000, NULL},
+	{"postmaster_address", S(postmaster_address), "", "where mail to postmaster@ a local domain (and <Postmaster>) goes when that domain has no postmaster account or alias (RFC 5321 4.5.1); empty = refused like any unknown user", 0, 0, NULL},
 	{"submission_copy_to_sent", BOOL(submission_copy_to_sent), "false", "store a copy of each submitted message in the sender's Sent folder (for clients that do not save sent mail)", 0, 0, NULL},
 	{"imap_listen", S(imap_listen), "0.0.0.0:143", "IMAP (STARTTLS); empty = off", 0, 0, NULL},
 	{"imaps_listen", S(imaps_listen), "0.0.0.0:993", "IMAP over implicit TLS; empty = off", 0, 0, NULL},

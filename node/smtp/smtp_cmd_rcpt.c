@@ -1,7 +1,9 @@
 /* smtp_cmd_rcpt.c - RCPT TO (RFC 5321 §4.1.1.3): parses the forward path, enforces the recipient
  * limit (§4.5.3.1.10, 452 4.5.3), then resolves the address in the directory with a store job
  * on STORE_DIRECTORY while the connection is paused. Unknown users get 550 5.1.1, domains that
- * are not ours 550 5.7.1 (we never relay), lookup failures 451 4.3.0. The quota of every
+ * are not ours 550 5.7.1 (we never relay), lookup failures 451 4.3.0. Postmaster of a local
+ * domain (or <Postmaster>) with no account or alias of its own resolves to postmaster_address
+ * when one is configured (RFC 5321 §4.5.1). The quota of every
  * account the address names is then checked on that account's actor (usage plus the declared
  * SIZE, or one byte): a full mailbox answers 452 4.2.2. Accepted recipients add their account
  * databases, deduplicated, to the transaction.
@@ -22,6 +24,7 @@ struct rcpt_job {
 	/* inputs (read by the job) */
 	char lookup[SMTP_ADDR_MAX + 64];
 	char domain[SMTP_ADDR_MAX + 64];
+	char postmaster[320]; /* postmaster_address, when the address is a postmaster */
 	struct smtp_path path;
 	/* outputs (written by the job, read in done) */
 	int rv;
@@ -48,6 +51,15 @@ static int rcpt_job_fn(struct store_db *db, void *arg)
 	j->rv = dir_resolve(db, j->lookup, &j->names, &j->n);
 	if (rcpt_missing(j))
 		j->domain_known = dir_domain_exists(db, j->domain);
+	/* RFC 5321 §4.5.1: postmaster of a local domain (or of this host) without an account or
+	 * alias of its own reaches the configured postmaster */
+	if (rcpt_missing(j) && j->postmaster[0] && (j->domain_known || j->path.postmaster)) {
+		if (j->names)
+			dir_names_free(j->names, j->n);
+		j->names = NULL;
+		j->n = 0;
+		j->rv = dir_resolve(db, j->postmaster, &j->names, &j->n);
+	}
 	if (j->rv == 0 && j->n > 0) {
 		j->quota = xcalloc(j->n, sizeof *j->quota);
 		for (size_t i = 0; i < j->n; i++)
@@ -241,6 +253,10 @@ void smtp__cmd_rcpt(struct smtp_session *s, const char *args, size_t len)
 		snprintf(j->domain, sizeof j->domain, "%s", smtp_path_domain(&j->path));
 	}
 	mr_lower(j->domain);
+	size_t local = strcspn(j->lookup, "@");
+	j->postmaster[0] = 0;
+	if (local == 10 && mr_strncasecmp(j->lookup, "postmaster", 10) == 0)
+		snprintf(j->postmaster, sizeof j->postmaster, "%s", n->cfg->postmaster_address);
 	j->s = s;
 	smtp__async_begin(s);
 	rv = store_submit(n->store, STORE_DIRECTORY, 0, rcpt_job_fn, rcpt_done, j);

@@ -190,6 +190,41 @@ def test_quota_at_rcpt(env):
 		s.close()
 
 
+def test_postmaster_fallback(env):
+	"""RFC 5321 4.5.1: with postmaster_address set, postmaster@ every local domain and
+	<Postmaster> reach it when the domain has no postmaster of its own; without it (the shared
+	node) such mail is refused like any unknown user; foreign domains stay refused."""
+	s = env.node.smtp()
+	try:
+		eq(s.docmd("MAIL", "FROM:<a@remote.test>")[0], 250, "MAIL")
+		eq(s.docmd("RCPT", "TO:<postmaster@%s>" % DOMAIN)[0], 550, "no fallback configured")
+	finally:
+		s.close()
+	n = env.new_node("pm", conf={"postmaster_address": ALICE})
+	n.start()
+	n.add_domain(DOMAIN)
+	n.add_domain("second.test")
+	n.add_account(ALICE, ALICE_PW)
+	subj = "pm-" + mrtest.rand_token(4)
+	eq(n.send("a@remote.test", ["PostMaster@second.test"], make_message(subj, "hi pm\n")), {},
+		"postmaster of a local domain without an alias")
+	s = n.smtp()
+	try:
+		eq(s.docmd("MAIL", "FROM:<>")[0], 250, "MAIL")
+		eq(s.docmd("RCPT", "TO:<Postmaster>")[0], 250, "<Postmaster> of this host")
+		eq(s.docmd("RCPT", "TO:<postmaster@foreign.test>")[0], 550, "not a local domain")
+		eq(s.docmd("RCPT", "TO:<nobody@second.test>")[0], 550, "other unknown users still refused")
+	finally:
+		s.close()
+	m = n.imap(ALICE, ALICE_PW)
+	try:
+		m.select("INBOX")
+		typ, d = m.search(None, "SUBJECT", subj)
+		eq(len(d[0].split()), 1, "delivered to the postmaster address")
+	finally:
+		m.logout()
+
+
 def test_curl_and_swaks_pipelining(env):
 	"""Two more real clients: curl's SMTP with --ssl-reqd (STARTTLS required) and swaks --pipeline."""
 	subj = "curl-smtp-" + mrtest.rand_token(4)
