@@ -18,6 +18,7 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "dbtest.h"
 #include "common/util.h"
 #include "raft/cluster_entry.h"
 #include "raft/cluster_fetch.h"
@@ -49,20 +50,6 @@ static inline void sleep_ms(unsigned ms)
 {
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
 	nanosleep(&ts, NULL);
-}
-
-static inline void copy_file(const char *src, const char *dst)
-{
-	int in = open(src, O_RDONLY);
-	ASSERT(in >= 0);
-	int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	ASSERT(out >= 0);
-	char buf[65536];
-	ssize_t k;
-	while ((k = read(in, buf, sizeof buf)) > 0)
-		ASSERT_EQ_INT(write(out, buf, (size_t)k), k);
-	close(in);
-	close(out);
 }
 
 static inline uint8_t *slurp(const char *path, size_t *len_r)
@@ -129,41 +116,6 @@ static inline void append_n(struct store *st, int flags, unsigned from, unsigned
 		ASSERT_OK(store_run(st, ACCT, flags, job_append, body));
 		flags = 0;
 	}
-}
-
-struct summary {
-	uint8_t hash[32];
-	long msgs;
-	char integrity[32];
-};
-
-static inline int job_summary(struct store_db *db, void *arg)
-{
-	struct summary *m = arg;
-	sqlite3 *sql = store_db_sql(db);
-	crypto_generichash_state h;
-	crypto_generichash_init(&h, NULL, 0, sizeof m->hash);
-	const char *qs[] = {"SELECT id, folder, uid, modseq, flags FROM messages ORDER BY id",
-	                    "SELECT id, raw FROM bodies ORDER BY id",
-	                    "SELECT * FROM folders ORDER BY id", "PRAGMA integrity_check"};
-	m->msgs = 0;
-	for (size_t q = 0; q < MR_ARRAY_LEN(qs); q++) {
-		sqlite3_stmt *s = NULL;
-		ASSERT_EQ_INT(sqlite3_prepare_v2(sql, qs[q], -1, &s, NULL), SQLITE_OK);
-		while (sqlite3_step(s) == SQLITE_ROW) {
-			if (q == 0)
-				m->msgs++;
-			if (q == 3)
-				snprintf(m->integrity, sizeof m->integrity, "%s",
-				         sqlite3_column_text(s, 0));
-			for (int c = 0; c < sqlite3_column_count(s); c++)
-				crypto_generichash_update(&h, sqlite3_column_blob(s, c),
-				                          (size_t)sqlite3_column_bytes(s, c));
-		}
-		sqlite3_finalize(s);
-	}
-	crypto_generichash_final(&h, m->hash, sizeof m->hash);
-	return 0;
 }
 
 static inline void summary_of(struct store *st, struct summary *m)

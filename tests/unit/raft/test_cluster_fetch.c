@@ -84,7 +84,7 @@ static void setup(struct summary *ref)
 	for (size_t i = 0; i < MR_ARRAY_LEN(files); i++) {
 		snprintf(p, sizeof p, "%s/%s", S.dir, files[i]);
 		snprintf(q, sizeof q, "%s/%s", C.dir, files[i]);
-		copy_file(p, q);
+		ASSERT_OK(copy_file(p, q));
 	}
 	open_fsm(&S);
 	open_fsm(&C);
@@ -157,7 +157,7 @@ static void test_local_steps(void)
 	free(key);
 
 	snprintf(tmp, sizeof tmp, "%s/db/%s.db.fetch", C.dir, ACCT);
-	copy_file(copy, tmp);
+	ASSERT_OK(copy_file(copy, tmp));
 	ASSERT_ERR(cl_fetch_install(C.st, C.fsm, ACCT, 4, tmp, c.key, c.key_len), MR_EBUSY);
 	ASSERT(needs_fetch(C.fsm));
 	ASSERT_ERR(cl_fetch_install(C.st, C.fsm, "a00000000000000ee", 9, tmp, c.key, c.key_len),
@@ -166,7 +166,7 @@ static void test_local_steps(void)
 	ASSERT(stat(tmp, &sb) != 0);
 	check_fetched(&ref);
 	/* a late duplicate is dropped without touching anything */
-	copy_file(copy, tmp);
+	ASSERT_OK(copy_file(copy, tmp));
 	ASSERT_OK(cl_fetch_install(C.st, C.fsm, ACCT, c.index, tmp, c.key, c.key_len));
 	ASSERT(stat(tmp, &sb) != 0);
 	teardown();

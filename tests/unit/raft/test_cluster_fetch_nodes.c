@@ -193,7 +193,7 @@ static void new_member_files(void)
 	for (size_t i = 0; i < MR_ARRAY_LEN(files); i++) {
 		snprintf(p, sizeof p, "%s/%s", S.dir, files[i]);
 		snprintf(q, sizeof q, "%s/%s", C.dir, files[i]);
-		copy_file(p, q);
+		ASSERT_OK(copy_file(p, q));
 	}
 }
 

@@ -22,6 +22,7 @@
 #include <raft/uv.h>
 
 #include "common/err.h"
+#include "dbtest.h"
 #include "common/util.h"
 #include "raft/cluster_engine.h"
 #include "raft/cluster_entry.h"
@@ -92,20 +93,6 @@ static int forward(void *ud, raft_id leader, const char *leader_address, const v
 	return rv;
 }
 
-static void copy_file(const char *src, const char *dst)
-{
-	int in = open(src, O_RDONLY);
-	ASSERT(in >= 0);
-	int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	ASSERT(out >= 0);
-	char buf[65536];
-	ssize_t k;
-	while ((k = read(in, buf, sizeof buf)) > 0)
-		ASSERT_EQ_INT(write(out, buf, (size_t)k), k);
-	close(in);
-	close(out);
-}
-
 static struct store *open_store(const char *dir)
 {
 	struct store_config cfg = {.data_dir = dir, .actors = 2, .pwcost = STORE_PWCOST_MIN};
@@ -171,7 +158,7 @@ static void cluster_start(void)
 		for (size_t f = 0; f < MR_ARRAY_LEN(files); f++) {
 			snprintf(p, sizeof p, "%s/%s", nodes[0].dir, files[f]);
 			snprintf(q, sizeof q, "%s/%s", nodes[i].dir, files[f]);
-			copy_file(p, q);
+			ASSERT_OK(copy_file(p, q));
 		}
 	}
 	for (unsigned i = 0; i < N; i++) {
@@ -260,7 +247,7 @@ static long count_q(sqlite3 *sql, const char *q, const char *bind)
 	return n;
 }
 
-struct summary {
+struct replica_summary {
 	uint8_t hash[32];
 	long msgs, distinct_uid, distinct_raw, max_uid, uidnext;
 	char integrity[64];
@@ -283,9 +270,9 @@ static void hash_q(sqlite3 *sql, const char *q, crypto_generichash_state *h)
 	sqlite3_finalize(s);
 }
 
-static int job_summary(struct store_db *db, void *arg)
+static int job_replica_summary(struct store_db *db, void *arg)
 {
-	struct summary *m = arg;
+	struct replica_summary *m = arg;
 	sqlite3 *sql = store_db_sql(db);
 	crypto_generichash_state h;
 	crypto_generichash_init(&h, NULL, 0, sizeof m->hash);
@@ -320,17 +307,17 @@ static int job_has_body(struct store_db *db, void *arg)
 
 /* Wait until every running replica has the same content; returns node 0's (or the first
  * running node's) summary. */
-static void converge(struct summary *ref, unsigned timeout_ms)
+static void converge(struct replica_summary *ref, unsigned timeout_ms)
 {
 	uint64_t end = mr_now_ms() + timeout_ms;
 	for (;;) {
-		struct summary m[N];
+		struct replica_summary m[N];
 		int first = -1;
 		bool same = true;
 		for (unsigned i = 0; i < N; i++) {
 			if (nodes[i].stopped)
 				continue;
-			ASSERT_OK(store_run(nodes[i].st, ACCT, 0, job_summary, &m[i]));
+			ASSERT_OK(store_run(nodes[i].st, ACCT, 0, job_replica_summary, &m[i]));
 			if (first < 0)
 				first = (int)i;
 			else if (memcmp(m[i].hash, m[first].hash, sizeof m[i].hash) != 0)
@@ -346,7 +333,7 @@ static void converge(struct summary *ref, unsigned timeout_ms)
 	}
 }
 
-static void check_sane(const struct summary *m, long want)
+static void check_sane(const struct replica_summary *m, long want)
 {
 	ASSERT_EQ_STR(m->integrity, "ok");
 	ASSERT_EQ_INT(m->msgs, want);
@@ -425,7 +412,7 @@ static void test_three_nodes(void)
 		ASSERT(!w[i].uid_order_bad);
 	}
 	ASSERT_EQ_INT(acked.n, N * PER_WRITER);
-	struct summary m;
+	struct replica_summary m;
 	converge(&m, 15000);
 	check_sane(&m, (long)acked.n + 1);
 	uint64_t conflicts = 0, forwarded = 0;
@@ -452,7 +439,7 @@ static void test_three_nodes(void)
 	/* the files go first (state machine), then the store closes its connection (note): wait
 	 * for both instead of racing the note */
 	int rv;
-	while ((rv = store_run(nodes[leader].st, ACCT, 0, job_summary, &m)) != MR_ENOTFOUND) {
+	while ((rv = store_run(nodes[leader].st, ACCT, 0, job_replica_summary, &m)) != MR_ENOTFOUND) {
 		ASSERT(mr_now_ms() < end);
 		sleep_ms(10);
 	}
@@ -497,7 +484,7 @@ static void test_leader_stopped(void)
 		if ((int)i != leader)
 			ASSERT_EQ_INT(w[i].failures, 0); /* survivors ride through the election */
 	ASSERT(wait_leader(10000) >= 0);
-	struct summary m;
+	struct replica_summary m;
 	converge(&m, 15000);
 	/* every acknowledged write is there exactly once; unacknowledged ones at most once */
 	for (size_t k = 0; k < acked.n; k++)
@@ -516,7 +503,7 @@ static void test_leader_stopped(void)
 	snprintf(a.body, sizeof a.body, "after-restart");
 	ASSERT_OK(store_run(nodes[leader].st, ACCT, 0, job_append, &a));
 	ASSERT_EQ_INT(a.uid, (long)m.msgs + 1);
-	struct summary m2;
+	struct replica_summary m2;
 	converge(&m2, 15000);
 	check_sane(&m2, m.msgs + 1);
 	cluster_stop();

@@ -5,6 +5,7 @@
 #ifndef MR_TEST_REPL_HELPERS_H
 #define MR_TEST_REPL_HELPERS_H
 #include "storage_helpers.h"
+#include "dbtest.h"
 #include "storage/store_int.h"
 #include "storage/repl.h"
 #include <fcntl.h>
@@ -32,22 +33,6 @@ static inline char *tmp_path(const char *name)
 	k = (k + 1) % 4;
 	snprintf(p[k], sizeof p[k], "%s/%s", unit_tmpdir(), name);
 	return p[k];
-}
-
-static inline int copy_file(const char *src, const char *dst)
-{
-	int in = open(src, O_RDONLY);
-	if (in < 0)
-		return -1;
-	int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	ASSERT(out >= 0);
-	char buf[65536];
-	ssize_t k;
-	while ((k = read(in, buf, sizeof buf)) > 0)
-		ASSERT_EQ_INT(write(out, buf, (size_t)k), k);
-	close(in);
-	close(out);
-	return 0;
 }
 
 static inline off_t file_size(const char *path)

@@ -7,6 +7,7 @@
  * copy written in place, the connection keeps working and sees the new content); and
  * store_repl_hold refuses commits on a database awaiting its copy until the install. */
 #include "storage_helpers.h"
+#include "dbtest.h"
 #include "storage/store_int.h"
 #include "common/util.h"
 #include "storage/repl.h"
@@ -39,20 +40,6 @@ static char *path_in(const char *dir, const char *ext)
 	k = (k + 1) % 4;
 	snprintf(p[k], sizeof p[k], "%s/db/%s%s", dir, DB, ext);
 	return p[k];
-}
-
-static void copy_file(const char *src, const char *dst)
-{
-	int in = open(src, O_RDONLY);
-	ASSERT(in >= 0);
-	int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	ASSERT(out >= 0);
-	char buf[65536];
-	ssize_t k;
-	while ((k = read(in, buf, sizeof buf)) > 0)
-		ASSERT_EQ_INT(write(out, buf, (size_t)k), k);
-	close(in);
-	close(out);
 }
 
 static off_t fsize(const char *path)
@@ -103,41 +90,6 @@ static void append_n(struct store *st, int flags, unsigned from, unsigned n)
 	}
 }
 
-struct summary {
-	uint8_t hash[32];
-	long msgs;
-	char integrity[32];
-};
-
-static int job_summary(struct store_db *db, void *arg)
-{
-	struct summary *m = arg;
-	sqlite3 *sql = store_db_sql(db);
-	crypto_generichash_state h;
-	crypto_generichash_init(&h, NULL, 0, sizeof m->hash);
-	const char *qs[] = {"SELECT id, folder, uid, modseq, flags FROM messages ORDER BY id",
-	                    "SELECT id, raw FROM bodies ORDER BY id",
-	                    "SELECT * FROM folders ORDER BY id", "PRAGMA integrity_check"};
-	m->msgs = 0;
-	for (size_t q = 0; q < MR_ARRAY_LEN(qs); q++) {
-		sqlite3_stmt *s = NULL;
-		ASSERT_EQ_INT(sqlite3_prepare_v2(sql, qs[q], -1, &s, NULL), SQLITE_OK);
-		while (sqlite3_step(s) == SQLITE_ROW) {
-			if (q == 0)
-				m->msgs++;
-			if (q == 3)
-				snprintf(m->integrity, sizeof m->integrity, "%s",
-				         sqlite3_column_text(s, 0));
-			for (int c = 0; c < sqlite3_column_count(s); c++)
-				crypto_generichash_update(&h, sqlite3_column_blob(s, c),
-				                          (size_t)sqlite3_column_bytes(s, c));
-		}
-		sqlite3_finalize(s);
-	}
-	crypto_generichash_final(&h, m->hash, sizeof m->hash);
-	return 0;
-}
-
 static void summary_of(struct store *st, struct summary *m)
 {
 	ASSERT_OK(store_run(st, DB, 0, job_summary, m));
@@ -160,16 +112,16 @@ static void setup(unsigned early, unsigned n)
 	snprintf(p, sizeof p, "%s/master.key", dir_a);
 	char q[800];
 	snprintf(q, sizeof q, "%s/master.key", dir_b);
-	copy_file(p, q);
+	ASSERT_OK(copy_file(p, q));
 	static const char *const exts[] = {".db", ".key"};
 	for (size_t i = 0; i < MR_ARRAY_LEN(exts); i++)
-		copy_file(path_in(dir_a, exts[i]), path_in(dir_b, exts[i]));
+		ASSERT_OK(copy_file(path_in(dir_a, exts[i]), path_in(dir_b, exts[i])));
 	snprintf(p, sizeof p, "%s/db/directory.db", dir_a);
 	snprintf(q, sizeof q, "%s/db/directory.db", dir_b);
-	copy_file(p, q);
+	ASSERT_OK(copy_file(p, q));
 	snprintf(p, sizeof p, "%s/db/directory.key", dir_a);
 	snprintf(q, sizeof q, "%s/db/directory.key", dir_b);
-	copy_file(p, q);
+	ASSERT_OK(copy_file(p, q));
 	append_n(a, 0, early, n - early);
 	store_close(&a);
 }
@@ -183,7 +135,7 @@ static void make_copy(struct store *a, const char *dst, uint8_t *key, size_t *ke
 	ASSERT_OK(store_repl_checkpoint(a, DB, &ix));
 	ASSERT_EQ_INT(ix, 42);
 	ASSERT_EQ_INT(fsize(path_in(dir_a, ".db-wal")), 0);
-	copy_file(path_in(dir_a, ".db"), dst);
+	ASSERT_OK(copy_file(path_in(dir_a, ".db"), dst));
 	*key_len = read_key(dir_a, key, 256);
 }
 
@@ -329,7 +281,7 @@ static void test_install_under_waiting_job(void)
 	other[0] ^= 1;
 	char copy2[720];
 	snprintf(copy2, sizeof copy2, "%s.2", copy);
-	copy_file(copy, copy2);
+	ASSERT_OK(copy_file(copy, copy2));
 	ASSERT_ERR(store_repl_install(b, DB, 42, copy2, other, key_len), MR_EBUSY);
 	unlink(copy2);
 	ino_t db_ino = inode(path_in(dir_b, ".db"));
